@@ -1,0 +1,5 @@
+module aerodisk
+
+go 1.25
+
+require github.com/klauspost/compress v1.20.3 // indirect

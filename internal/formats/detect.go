@@ -1,0 +1,80 @@
+package formats
+
+import (
+	"io"
+
+	"aerodisk/internal/diskerr"
+)
+
+// driver is one format's content probe and opener.
+type driver struct {
+	format Format
+	probe  func(r io.ReaderAt, size int64) bool
+	open   func(o *opener, src Source) (Image, error)
+}
+
+// drivers in probe order: formats with a magic at offset 0 first, then those
+// identified by a trailer or a weaker signature, raw last (it matches anything).
+var drivers = []driver{
+	{Qcow2, probeQcow2, openQcow2},
+	{AeroSpar, probeAeroSpar, openAeroSpar},
+	{VHD, probeVHD, openVHD},
+	{DC42, probeDC42, openDC42},
+	{ISO, probeISO, openISO},
+	{Raw, func(io.ReaderAt, int64) bool { return true }, openRaw},
+}
+
+func lookup(f Format) (driver, bool) {
+	for _, d := range drivers {
+		if d.format == f {
+			return d, true
+		}
+	}
+	return driver{}, false
+}
+
+// Detect sniffs the format from content alone (never from a file name).
+// Anything that matches no container signature is raw; an empty file is
+// ErrBadSize.
+func Detect(r io.ReaderAt, size int64) (Format, error) {
+	if size <= 0 {
+		return "", diskerr.New("", ErrBadSize, "empty file")
+	}
+	for _, d := range drivers {
+		if d.probe(r, size) {
+			return d.format, nil
+		}
+	}
+	return "", diskerr.New("", ErrUnknownFormat, "no format matched")
+}
+
+// ParseFormat maps a user-given format name (qemu-img spellings too) to a Format.
+func ParseFormat(s string) (Format, error) {
+	switch s {
+	case "raw", "img":
+		return Raw, nil
+	case "iso":
+		return ISO, nil
+	case "qcow2":
+		return Qcow2, nil
+	case "vhd", "vpc":
+		return VHD, nil
+	case "dc42", "diskcopy", "dc":
+		return DC42, nil
+	case "aerospar":
+		return AeroSpar, nil
+	}
+	return "", diskerr.New("", ErrUnsupported, "unknown format name %q (want raw, iso, qcow2, vhd/vpc, dc42, aerospar)", s)
+}
+
+// readMagic reads n bytes at off, or returns nil if the file is too short.
+func readMagic(r io.ReaderAt, off int64, n int, size int64) []byte {
+	if off < 0 || off+int64(n) > size {
+		return nil
+	}
+	b := make([]byte, n)
+	if got, _ := r.ReadAt(b, off); got != n {
+		return nil
+	}
+	return b
+}

@@ -1,0 +1,49 @@
+package formats
+
+import (
+	"io"
+
+	"aerodisk/internal/diskerr"
+)
+
+// Raw: the file is the disk. Its size must be a whole number of 512-byte
+// sectors, like every hard disk's.
+
+func openRaw(o *opener, src Source) (Image, error) {
+	if src.Size == 0 || src.Size%512 != 0 {
+		return nil, diskerr.New(string(Raw), ErrBadSize, "raw image size %d is not a non-zero multiple of 512 bytes", src.Size)
+	}
+	return &flat{r: src.R, size: src.Size, info: Info{Format: Raw, VirtualSize: src.Size, FileSize: src.Size}}, nil
+}
+
+// flat is a disk stored contiguously at base in a file (raw, ISO, DiskCopy
+// data, fixed VHD). Every byte is Data: the file has no allocation map.
+type flat struct {
+	r    io.ReaderAt
+	base int64
+	size int64
+	info Info
+}
+
+func (f *flat) Size() int64  { return f.size }
+func (f *flat) Info() Info   { return f.info }
+func (f *flat) Close() error { return nil }
+
+func (f *flat) ReadAt(p []byte, off int64) (int, error) {
+	q, eof := clampRead(p, off, f.size)
+	if len(q) == 0 {
+		return 0, eof
+	}
+	if err := readFull(f.r, q, f.base+off, f.info.Format, "data"); err != nil {
+		return 0, err
+	}
+	return len(q), eof
+}
+
+func (f *flat) Extent(off, n int64) (Extent, error) {
+	n, err := checkExtentArgs(off, n, f.size)
+	if err != nil {
+		return Extent{}, err
+	}
+	return Extent{Off: off, Len: n, Kind: Data}, nil
+}
