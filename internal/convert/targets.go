@@ -1,0 +1,48 @@
+package convert
+
+import (
+	"context"
+
+	"aerodisk/internal/formats"
+	"aerodisk/internal/sparse"
+	"aerodisk/internal/storage"
+)
+
+// ToRaw writes src's logical content into st as a raw image: data where it is
+// non-zero, holes elsewhere, and st sized to exactly src.Size().
+func ToRaw(ctx context.Context, src formats.Image, st storage.Storage, opts Options) (Result, error) {
+	if err := st.Truncate(0); err != nil {
+		return Result{}, err
+	}
+	res, err := Convert(ctx, src, st, opts)
+	if err != nil {
+		return res, err
+	}
+	if err := st.Truncate(src.Size()); err != nil {
+		return res, err
+	}
+	return res, st.Flush()
+}
+
+// ToAeroSpar writes src's logical content into st as an AEROSPAR image with
+// the given block size (0 = sparse.DefaultBlockSize). Only blocks holding a
+// non-zero byte are stored. The header is written last, so st is a valid image
+// only once ToAeroSpar has succeeded.
+func ToAeroSpar(ctx context.Context, src formats.Image, st storage.Storage, blockSize uint32, opts Options) (Result, error) {
+	if blockSize == 0 {
+		blockSize = sparse.DefaultBlockSize
+	}
+	w, err := sparse.NewWriter(st, src.Size(), blockSize)
+	if err != nil {
+		return Result{}, err
+	}
+	res, err := Convert(ctx, src, w, opts)
+	if err != nil {
+		w.Abort()
+		return res, err
+	}
+	if err := w.Close(); err != nil {
+		return res, err
+	}
+	return res, st.Flush()
+}
