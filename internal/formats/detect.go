@@ -15,13 +15,18 @@ type driver struct {
 
 // drivers in probe order: formats with a magic at offset 0 first, then those
 // identified by a trailer or a weaker signature, raw last (it matches anything).
-var drivers = []driver{
-	{Qcow2, probeQcow2, openQcow2},
-	{AeroSpar, probeAeroSpar, openAeroSpar},
-	{VHD, probeVHD, openVHD},
-	{DC42, probeDC42, openDC42},
-	{ISO, probeISO, openISO},
-	{Raw, func(io.ReaderAt, int64) bool { return true }, openRaw},
+// Filled by init because openers reach lookup again through backing files.
+var drivers []driver
+
+func init() {
+	drivers = []driver{
+		{Qcow2, probeQcow2, openQcow2},
+		{AeroSpar, probeAeroSpar, openAeroSpar},
+		{VHD, probeVHD, openVHD},
+		{DC42, probeDC42, openDC42},
+		{ISO, probeISO, openISO},
+		{Raw, func(io.ReaderAt, int64) bool { return true }, openRaw},
+	}
 }
 
 func lookup(f Format) (driver, bool) {
