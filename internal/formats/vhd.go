@@ -360,10 +360,9 @@ func openVHDDynamic(o *opener, src Source, ft *vhdFooter, size int64, info Info)
 		return nil, vhdErr(ErrCorrupt, "differencing disk names no parent (no parent locator and no parent name)")
 	}
 	info.Details["parent-candidates"] = names
-	var bo backingOpener = o
 	var firstErr error
 	for _, name := range names {
-		parent, err := bo.openBacking(src, name, "")
+		parent, err := o.openBacking(src, name, "")
 		if err == nil {
 			img.parent = parent
 			info.BackingFile = name
@@ -380,13 +379,6 @@ func openVHDDynamic(o *opener, src Source, ft *vhdFooter, size int64, info Info)
 		}
 	}
 	return nil, firstErr
-}
-
-// backingOpener breaks the package initialization cycle drivers → openVHD →
-// openBacking → open → lookup → drivers: the initialization-order analysis
-// does not follow calls made through an interface.
-type backingOpener interface {
-	openBacking(parent Source, name string, f Format) (Image, error)
 }
 
 // vhdParentNames lists the parent's names in order of preference: relative
