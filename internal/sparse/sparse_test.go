@@ -968,17 +968,42 @@ func BenchmarkWriteAt(b *testing.B) {
 	})
 }
 
+// nullStorage accepts and drops writes: it measures the Writer itself.
+type nullStorage struct{ size int64 }
+
+func (n *nullStorage) ReadAt(p []byte, off int64) (int, error) { clear(p); return len(p), nil }
+func (n *nullStorage) WriteAt(p []byte, off int64) (int, error) {
+	n.size = max(n.size, off+int64(len(p)))
+	return len(p), nil
+}
+func (n *nullStorage) Truncate(s int64) error { n.size = s; return nil }
+func (n *nullStorage) Size() (int64, error)   { return n.size, nil }
+func (n *nullStorage) Flush() error           { return nil }
+
 func BenchmarkWriter(b *testing.B) {
-	for _, sz := range []int{64 << 10, 1 << 20, 4 << 20} {
-		b.Run(fmt.Sprintf("chunk-%d", sz), func(b *testing.B) {
-			const disk = 256 << 20
-			st := fileStorage(b)
-			p := bytes.Repeat([]byte{0x5A}, sz)
+	for _, c := range []struct {
+		name string
+		sz   int
+		fill byte
+		file bool
+	}{
+		{"file-chunk-64K", 64 << 10, 0x5A, true}, {"file-chunk-1M", 1 << 20, 0x5A, true},
+		{"null-chunk-64K", 64 << 10, 0x5A, false}, {"null-chunk-1M", 1 << 20, 0x5A, false},
+		{"null-chunk-4M", 4 << 20, 0x5A, false}, {"null-zeros-1M", 1 << 20, 0, false},
+		{"null-chunk-1000", 1000, 0x5A, false},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			const disk = 1 << 30
+			var st storage.Storage = &nullStorage{}
+			if c.file {
+				st = fileStorage(b)
+			}
+			p := bytes.Repeat([]byte{c.fill}, c.sz)
 			var w *Writer
 			off := int64(disk)
-			b.SetBytes(int64(sz))
+			b.SetBytes(int64(c.sz))
 			for b.Loop() {
-				if off+int64(sz) > disk {
+				if off+int64(c.sz) > disk {
 					if w != nil {
 						if err := w.Close(); err != nil {
 							b.Fatal(err)
@@ -990,8 +1015,38 @@ func BenchmarkWriter(b *testing.B) {
 				if _, err := w.WriteAt(p, off); err != nil {
 					b.Fatal(err)
 				}
-				off += int64(sz)
+				off += int64(c.sz)
 			}
 		})
 	}
+}
+
+func TestConcurrentAccess(t *testing.T) {
+	st := storage.NewMem(nil)
+	d := mustCreate(t, st, 64*1024, 1024)
+	done := make(chan struct{})
+	for g := 0; g < 4; g++ {
+		go func(g int) {
+			defer func() { done <- struct{}{} }()
+			p := bytes.Repeat([]byte{byte(g + 1)}, 1024)
+			q := make([]byte, 1024)
+			for i := 0; i < 200; i++ {
+				off := int64(g*16+i%16) * 1024
+				d.WriteAt(p, off)
+				d.ReadAt(q, off)
+				if !bytes.Equal(p, q) {
+					t.Errorf("goroutine %d read back wrong data", g)
+					return
+				}
+				d.Extent(off, 4096)
+				if i%7 == 0 {
+					d.Discard(off, 1024)
+				}
+			}
+		}(g)
+	}
+	for range 4 {
+		<-done
+	}
+	mustOpen(t, st, false)
 }
