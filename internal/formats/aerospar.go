@@ -1,9 +1,61 @@
 package formats
 
-import "io"
+import (
+	"io"
 
-// placeholder until the AEROSPAR reader lands
-func probeAeroSpar(r io.ReaderAt, size int64) bool { return false }
+	"aerodisk/internal/sparse"
+)
+
+// AEROSPAR: aerodisk's own sparse format (docs/aerospar.md), read through
+// internal/sparse. Images are opened read-only here.
+
+func probeAeroSpar(r io.ReaderAt, size int64) bool {
+	b := readMagic(r, 0, len(sparse.Magic), size)
+	return b != nil && string(b) == sparse.Magic
+}
+
 func openAeroSpar(o *opener, src Source) (Image, error) {
-	return nil, &unsupportedYet{"aerospar"}
+	d, err := sparse.OpenReader(src.R, src.Size)
+	if err != nil {
+		return nil, err
+	}
+	return &aeroSpar{d: d, info: Info{
+		Format:      AeroSpar,
+		VirtualSize: d.Size(),
+		FileSize:    src.Size,
+		ClusterSize: int64(d.BlockSize()),
+		Details: map[string]any{
+			"version":          sparse.Version,
+			"allocated_blocks": d.AllocatedBlocks(),
+			"block_size":       d.BlockSize(),
+		},
+	}}, nil
+}
+
+type aeroSpar struct {
+	d    *sparse.Disk
+	info Info
+}
+
+func (a *aeroSpar) Size() int64  { return a.d.Size() }
+func (a *aeroSpar) Info() Info   { return a.info }
+func (a *aeroSpar) Close() error { return a.d.Close() }
+
+// ReadAt has io.SectionReader semantics (sparse.Disk implements them).
+func (a *aeroSpar) ReadAt(p []byte, off int64) (int, error) { return a.d.ReadAt(p, off) }
+
+func (a *aeroSpar) Extent(off, n int64) (Extent, error) {
+	n, err := checkExtentArgs(off, n, a.d.Size())
+	if err != nil {
+		return Extent{}, err
+	}
+	e, err := a.d.Extent(off, n)
+	if err != nil {
+		return Extent{}, err
+	}
+	k := Unallocated
+	if e.Allocated {
+		k = Data
+	}
+	return Extent{Off: e.Off, Len: e.Len, Kind: k}, nil
 }

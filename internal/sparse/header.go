@@ -1,0 +1,196 @@
+// Package sparse implements AEROSPAR v1, aerodisk's writable sparse disk
+// format: a 64-byte header, a flat table of one u64 file offset per block,
+// and densely packed data blocks. docs/aerospar.md is the specification,
+// including the write order that keeps images valid across crashes and the
+// two roll-forward states that Open repairs.
+//
+// Disk gives random read/write/discard access over a storage.Storage;
+// Writer streams a new image sequentially (conversion). Neither imports
+// internal/formats; formats wraps a read-only Disk as an Image.
+package sparse
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"io"
+
+	"aerodisk/internal/diskerr"
+)
+
+// Format constants of AEROSPAR v1.
+const (
+	Magic            = "AEROSPAR"
+	Version          = 1
+	HeaderSize       = 64
+	DefaultBlockSize = 1 << 20
+	MinBlockSize     = 512
+	MaxBlockSize     = 64 << 20
+	// MaxTableEntries bounds the table Create and NewWriter will build in
+	// memory (8 bytes per entry): 128 TiB at 1 MiB blocks. Open is bounded by
+	// the file size instead.
+	MaxTableEntries = 1 << 27
+)
+
+const formatName = "aerospar"
+
+// Header field offsets.
+const (
+	offVersion      = 0x08
+	offHeaderSize   = 0x0C
+	offBlockSize    = 0x10
+	offReserved     = 0x14
+	offDiskSize     = 0x18
+	offTableOffset  = 0x20
+	offTableEntries = 0x28
+	offDataOffset   = 0x30
+	offAllocated    = 0x38
+)
+
+// ErrNotSequential: a Writer was given an offset below the end of the previous write.
+var ErrNotSequential = errors.New("aerospar: streaming write offset goes backwards")
+
+func errf(sentinel error, msg string, args ...any) error {
+	return diskerr.New(formatName, sentinel, msg, args...)
+}
+
+// header is the decoded 64-byte header.
+type header struct {
+	version, headerSize, blockSize, reserved                   uint32
+	diskSize, tableOffset, tableEntries, dataOffset, allocated uint64
+}
+
+func (h *header) marshal() []byte {
+	b := make([]byte, HeaderSize)
+	copy(b, Magic)
+	le := binary.LittleEndian
+	le.PutUint32(b[offVersion:], h.version)
+	le.PutUint32(b[offHeaderSize:], h.headerSize)
+	le.PutUint32(b[offBlockSize:], h.blockSize)
+	le.PutUint32(b[offReserved:], h.reserved)
+	le.PutUint64(b[offDiskSize:], h.diskSize)
+	le.PutUint64(b[offTableOffset:], h.tableOffset)
+	le.PutUint64(b[offTableEntries:], h.tableEntries)
+	le.PutUint64(b[offDataOffset:], h.dataOffset)
+	le.PutUint64(b[offAllocated:], h.allocated)
+	return b
+}
+
+func parseHeader(b []byte) header {
+	le := binary.LittleEndian
+	return header{
+		version:      le.Uint32(b[offVersion:]),
+		headerSize:   le.Uint32(b[offHeaderSize:]),
+		blockSize:    le.Uint32(b[offBlockSize:]),
+		reserved:     le.Uint32(b[offReserved:]),
+		diskSize:     le.Uint64(b[offDiskSize:]),
+		tableOffset:  le.Uint64(b[offTableOffset:]),
+		tableEntries: le.Uint64(b[offTableEntries:]),
+		dataOffset:   le.Uint64(b[offDataOffset:]),
+		allocated:    le.Uint64(b[offAllocated:]),
+	}
+}
+
+// layout is the geometry derived from disk size and block size.
+type layout struct {
+	size    int64 // logical disk size
+	bs      int64 // block size
+	entries int64 // table entries
+	dataOff int64 // first data block
+}
+
+func validBlockSize(bs uint32) bool {
+	return bs >= MinBlockSize && bs <= MaxBlockSize && bs&(bs-1) == 0
+}
+
+// geometry computes table_entries and data_offset; size and bs must already
+// be valid (size > 0, bs a valid block size), so nothing overflows.
+func geometry(size, bs int64) layout {
+	entries := (size-1)/bs + 1
+	tableEnd := HeaderSize + 8*entries
+	dataOff := (tableEnd + bs - 1) / bs * bs
+	return layout{size: size, bs: bs, entries: entries, dataOff: dataOff}
+}
+
+func (l layout) tableEnd() int64            { return HeaderSize + 8*l.entries }
+func (l layout) slotOff(slot int64) int64   { return l.dataOff + slot*l.bs }
+func (l layout) entryOff(block int64) int64 { return HeaderSize + 8*block }
+
+// fileEnd is the file size of an image with alloc blocks.
+func (l layout) fileEnd(alloc int64) int64 {
+	if alloc == 0 {
+		return l.tableEnd()
+	}
+	return l.slotOff(alloc)
+}
+
+// blockLen is the logical length of block b (the last may be short).
+func (l layout) blockLen(b int64) int64 { return min(l.bs, l.size-b*l.bs) }
+
+func (l layout) header(alloc int64) header {
+	return header{
+		version: Version, headerSize: HeaderSize, blockSize: uint32(l.bs),
+		diskSize: uint64(l.size), tableOffset: HeaderSize,
+		tableEntries: uint64(l.entries), dataOffset: uint64(l.dataOff),
+		allocated: uint64(alloc),
+	}
+}
+
+// newLayout validates Create/NewWriter arguments (ErrBadSize).
+func newLayout(diskSize int64, blockSize uint32) (layout, error) {
+	if blockSize == 0 {
+		blockSize = DefaultBlockSize
+	}
+	if !validBlockSize(blockSize) {
+		return layout{}, errf(diskerr.ErrBadSize, "block size %d is not a power of two between %d and %d", blockSize, MinBlockSize, MaxBlockSize)
+	}
+	if diskSize <= 0 || diskSize%512 != 0 {
+		return layout{}, errf(diskerr.ErrBadSize, "disk size %d is not a non-zero multiple of 512 bytes", diskSize)
+	}
+	l := geometry(diskSize, int64(blockSize))
+	if l.entries > MaxTableEntries {
+		return layout{}, errf(diskerr.ErrBadSize, "disk size %d needs %d table entries at block size %d; at most %d are supported", diskSize, l.entries, blockSize, MaxTableEntries)
+	}
+	return l, nil
+}
+
+// zeros is a shared source of zero bytes (read-only).
+var zeros [64 << 10]byte
+
+func isZero(b []byte) bool {
+	for len(b) > 0 {
+		n := min(len(b), len(zeros))
+		if !bytes.Equal(b[:n], zeros[:n]) {
+			return false
+		}
+		b = b[n:]
+	}
+	return true
+}
+
+// readFull reads exactly len(p) bytes at off; a short file is ErrTruncated.
+func readFull(r io.ReaderAt, p []byte, off int64, what string) error {
+	n, err := r.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+		return errf(diskerr.ErrTruncated, "%s at offset %d (%d bytes) lies past the end of the file", what, off, len(p))
+	}
+	return err
+}
+
+// writeFull writes all of p at off.
+func writeFull(w io.WriterAt, p []byte, off int64) error {
+	n, err := w.WriteAt(p, off)
+	if err == nil && n < len(p) {
+		err = io.ErrShortWrite
+	}
+	return err
+}
+
+func writeU64(w io.WriterAt, v uint64, off int64) error {
+	var b [8]byte
+	binary.LittleEndian.PutUint64(b[:], v)
+	return writeFull(w, b[:], off)
+}
