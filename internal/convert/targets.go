@@ -41,8 +41,5 @@ func ToAeroSpar(ctx context.Context, src formats.Image, st storage.Storage, bloc
 		w.Abort()
 		return res, err
 	}
-	if err := w.Close(); err != nil {
-		return res, err
-	}
-	return res, st.Flush()
+	return res, w.Close() // Close flushes the table, then writes and flushes the header
 }
