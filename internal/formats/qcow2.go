@@ -54,7 +54,9 @@ const (
 	qcowCompressionZstd = 1
 
 	// qcowL2CacheBytes bounds the memory spent on cached L2 tables.
-	qcowL2CacheBytes = 4 << 20
+	// qcowL2CacheMaxTables keeps the linear cache search short for small clusters.
+	qcowL2CacheBytes     = 4 << 20
+	qcowL2CacheMaxTables = 256
 )
 
 // qcowOpenBacking is o.openBacking, bound in init to break the initialization
@@ -100,6 +102,7 @@ type qcow2 struct {
 
 	mu      sync.Mutex
 	l2cache []*qcowL2
+	l2last  *qcowL2 // most recently used
 	l2max   int
 	tick    uint64
 
@@ -336,7 +339,7 @@ func openQcow2(o *opener, src Source) (Image, error) {
 	}
 	q.csizeMask = (1 << (clusterBits - 8)) - 1
 	q.coffMask = (1 << q.csizeShift) - 1
-	q.l2max = max(2, int(qcowL2CacheBytes/cs))
+	q.l2max = min(max(2, int(qcowL2CacheBytes/cs)), qcowL2CacheMaxTables)
 
 	compatName := "1.1"
 	if version == 2 {
@@ -435,9 +438,14 @@ func (q *qcow2) l2Table(l1i uint64) ([]byte, error) {
 		return nil, nil
 	}
 	q.tick++
+	if q.l2last != nil && q.l2last.l1i == l1i {
+		q.l2last.used = q.tick
+		return q.l2last.b, nil
+	}
 	for _, t := range q.l2cache {
 		if t.l1i == l1i {
 			t.used = q.tick
+			q.l2last = t
 			return t.b, nil
 		}
 	}
@@ -467,6 +475,7 @@ func (q *qcow2) l2Table(l1i uint64) ([]byte, error) {
 		return nil, err
 	}
 	t.l1i = l1i
+	q.l2last = t
 	return t.b, nil
 }
 

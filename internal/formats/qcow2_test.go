@@ -611,7 +611,7 @@ func TestQcow2Probe(t *testing.T) {
 // qcowFuzzSeeds makes small real images with qemu-img.
 func qcowFuzzSeeds(t testing.TB) [][]byte {
 	dir := t.TempDir()
-	raw := qcowRawFile(t, dir, "s.raw", 64<<10, 5)
+	raw := qcowRawFile(t, dir, "s.raw", 12<<10, 5)
 	var seeds [][]byte
 	add := func(p string) {
 		b, err := os.ReadFile(p)
@@ -625,18 +625,18 @@ func qcowFuzzSeeds(t testing.TB) [][]byte {
 		{"-o", "cluster_size=512,compat=0.10"},
 		{"-c", "-o", "cluster_size=1024"},
 		{"-c", "-o", "cluster_size=1024,compression_type=zstd"},
-		{"-o", "cluster_size=4096"},
+		{"-o", "cluster_size=2048,compat=0.10"},
 	} {
 		p := qcowConvert(t, raw, filepath.Join(dir, fmt.Sprintf("s%d.qcow2", i)), args...)
 		if i == 0 {
-			testutil.QemuIO(t, "qcow2", p, "write -z 0 2k", "write -z -u 8k 1k")
+			testutil.QemuIO(t, "qcow2", p, "write -z 0 2k", "write -z -u 8k 1k", "write -z 10k 1k")
 		}
 		add(p)
 	}
 	// an overlay on a (fuzz-resolved) raw backing file
 	p := filepath.Join(dir, "ov.qcow2")
 	testutil.QemuImg(t, "create", "-f", "qcow2", "-o", "cluster_size=512", "-b", "s.raw", "-F", "raw", p)
-	testutil.QemuIO(t, "qcow2", p, "write -P 7 1k 1k", "write -z 4k 1k")
+	testutil.QemuIO(t, "qcow2", p, "write -P 7 1k 1k", "write -z 4k 1k", "write -P 8 11k 1k")
 	add(p)
 	return seeds
 }
@@ -645,7 +645,7 @@ func FuzzQcow2(f *testing.F) {
 	for _, s := range qcowFuzzSeeds(f) {
 		f.Add(s)
 	}
-	backing := testutil.MixedData(64<<10, 3)
+	backing := testutil.MixedData(8<<10, 3)
 	resolve := func(parent, name string) (Source, error) {
 		if name == "loop" {
 			return Source{Name: "top", R: bytes.NewReader(nil), Size: 0}, nil
@@ -676,8 +676,8 @@ func fuzzWalk(t *testing.T, img Image) {
 		t.Fatalf("negative size %d", size)
 	}
 	buf := make([]byte, 64<<10)
-	budget := 4 << 20 // bytes read
-	for off, i := int64(0), 0; off < size && i < 2000 && budget > 0; i++ {
+	budget := 1 << 20 // bytes read
+	for off, i := int64(0), 0; off < size && i < 500 && budget > 0; i++ {
 		e, err := img.Extent(off, size-off)
 		if err != nil {
 			if !isDiskErr(err) {
