@@ -519,9 +519,10 @@ type qcowRun struct {
 }
 
 // scan returns the run starting at guest offset off (off < size, limit > 0,
-// off+limit ≤ size) of clusters in one class. Normal clusters join the run
-// only when they follow on the host if contig is set; a compressed run is
-// always a single cluster.
+// off+limit ≤ size) of clusters in one class. With contig (for reading),
+// normal clusters join the run only when they follow on the host and a
+// compressed run is a single cluster; without it (for Extent), normal and
+// compressed clusters form one data run.
 func (q *qcow2) scan(off, limit int64, contig bool) (qcowRun, error) {
 	cs := q.clusterSize
 	vc := uint64(off) >> q.clusterBits
@@ -572,8 +573,11 @@ func (q *qcow2) scan(off, limit int64, contig bool) (qcowRun, error) {
 				case qcCompressed:
 					r.entry = e
 				}
-			} else if c != r.class || c == qcCompressed ||
-				(c == qcNormal && contig && host != r.host-within+(pos-(off-within))) {
+			} else if contig && (c != r.class || c == qcCompressed ||
+				(c == qcNormal && host != r.host-within+(pos-(off-within)))) {
+				stop = true
+				break
+			} else if !contig && c != r.class && !(c >= qcNormal && r.class >= qcNormal) {
 				stop = true
 				break
 			}
