@@ -547,6 +547,27 @@ func TestQcow2BadInputs(t *testing.T) {
 		t.Fatalf("v2 zero flag: %v", err)
 	}
 
+	// an L2 entry with offset 0 (COPIED set or not) is unallocated, and the
+	// zero flag with an allocated offset reads zeros
+	for _, c := range []struct {
+		entry uint64
+		kind  Kind
+	}{{0, Unallocated}, {qcowCopied, Unallocated}, {uint64(l.dataOff) | qcowZeroFlag | qcowCopied, Zero}, {qcowZeroFlag, Zero}} {
+		b := bytes.Clone(l.file)
+		be.PutUint64(b[l.l2Off:], c.entry)
+		img, err := Open(Source{Name: "p", R: bytes.NewReader(b), Size: int64(len(b))}, Options{})
+		if err != nil {
+			t.Fatalf("entry %#x: %v", c.entry, err)
+		}
+		if e, err := img.Extent(0, l.cs); err != nil || e.Kind != c.kind || e.Len != l.cs {
+			t.Fatalf("entry %#x: Extent %+v, %v", c.entry, e, err)
+		}
+		buf := make([]byte, l.cs)
+		if _, err := img.ReadAt(buf, 0); err != nil || bytes.Count(buf, []byte{0}) != len(buf) {
+			t.Fatalf("entry %#x: read %v, non-zero data", c.entry, err)
+		}
+	}
+
 	// dirty images are read (read-only, as qemu does)
 	b = bytes.Clone(l.file)
 	b[79] |= qcowIncDirty
