@@ -1,81 +1,17 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 
-	"aerodisk/internal/diskerr"
 	"aerodisk/internal/formats"
 	"aerodisk/internal/storage"
 )
 
-// openImage opens path read-only; backing files named by the image are
-// resolved relative to the directory of the image that names them, as
-// qemu-img does.
+// openImage opens path read-only; backing files are found relative to the
+// image that names them, as qemu-img does.
 func openImage(path string, opts formats.Options) (formats.Image, error) {
-	src, err := openSource(path)
-	if err != nil {
-		return nil, err
-	}
-	opts.Resolve = resolveBacking
-	img, err := formats.Open(src, opts)
-	if err != nil {
-		src.Close()
-		return nil, err
-	}
-	return &closingImage{Image: img, close: src.Close}, nil
-}
-
-func openSource(path string) (formats.Source, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return formats.Source{}, err
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return formats.Source{}, err
-	}
-	if fi.IsDir() {
-		f.Close()
-		return formats.Source{}, fmt.Errorf("%s is a directory", path)
-	}
-	name := path
-	if abs, err := filepath.Abs(path); err == nil {
-		if real, err := filepath.EvalSymlinks(abs); err == nil {
-			name = real
-		} else {
-			name = abs
-		}
-	}
-	return formats.Source{Name: name, R: f, Size: fi.Size(), Close: f.Close}, nil
-}
-
-func resolveBacking(parent, backing string) (formats.Source, error) {
-	p := backing
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(filepath.Dir(parent), backing)
-	}
-	src, err := openSource(p)
-	if err != nil {
-		return src, diskerr.New("", diskerr.ErrBackingNotFound, "%q (backing file of %s): %v", backing, parent, err)
-	}
-	return src, nil
-}
-
-// closingImage closes the top file along with the image.
-type closingImage struct {
-	formats.Image
-	close func() error
-}
-
-func (c *closingImage) Close() error {
-	err := c.Image.Close()
-	if e := c.close(); err == nil {
-		err = e
-	}
-	return err
+	return formats.OpenFile(path, opts)
 }
 
 // atomicOutput is an output file written under a temporary name in OUT's

@@ -186,3 +186,54 @@ func TestDetectNeverUsesName(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// checkExtents walks the whole allocation map, checking the Extent contract
+// (exact tiling, longest runs, agreement of queries that start inside a run,
+// zeros wherever the kind is not Data) and returns the bytes of each kind.
+func checkExtents(t testing.TB, img Image, want []byte) map[Kind]int64 {
+	t.Helper()
+	size := img.Size()
+	var prev Kind
+	kinds := map[Kind]int64{}
+	for off := int64(0); off < size; {
+		e, err := img.Extent(off, size-off)
+		if err != nil {
+			t.Fatalf("Extent(%d): %v", off, err)
+		}
+		if e.Off != off || e.Len < 1 || e.Len > size-off {
+			t.Fatalf("Extent(%d, %d) = %+v", off, size-off, e)
+		}
+		if e.Kind != Data && e.Kind != Zero && e.Kind != Unallocated {
+			t.Fatalf("bad kind %v", e.Kind)
+		}
+		if e.Kind == prev {
+			t.Fatalf("Extent at %d has the same kind %v as the previous one (not the longest run)", off, e.Kind)
+		}
+		if e.Kind != Data && want != nil {
+			if i := bytes.IndexFunc(want[off:off+e.Len], func(r rune) bool { return r != 0 }); i >= 0 {
+				t.Fatalf("%v extent %+v holds non-zero data near %d", e.Kind, e, off+int64(i))
+			}
+		}
+		// a shorter query starting inside agrees
+		if e.Len > 1 {
+			m := e.Len / 2
+			e2, err := img.Extent(off+m, 1+(e.Len-m)/2)
+			if err != nil || e2.Kind != e.Kind || e2.Off != off+m || e2.Len != 1+(e.Len-m)/2 {
+				t.Fatalf("Extent inside %+v = %+v, %v", e, e2, err)
+			}
+		}
+		kinds[e.Kind] += e.Len
+		prev = e.Kind
+		off += e.Len
+	}
+	for _, bad := range [][2]int64{{-1, 1}, {size, 1}, {0, 0}} {
+		if size == 0 {
+			break
+		}
+		if _, err := img.Extent(bad[0], bad[1]); !errors.Is(err, ErrBadSize) {
+			t.Fatalf("Extent(%d, %d): %v", bad[0], bad[1], err)
+		}
+	}
+	t.Logf("extents: data %d, zero %d, unallocated %d", kinds[Data], kinds[Zero], kinds[Unallocated])
+	return kinds
+}

@@ -59,12 +59,6 @@ const (
 	qcowL2CacheMaxTables = 256
 )
 
-// qcowOpenBacking is o.openBacking, bound in init to break the initialization
-// cycle drivers → openQcow2 → openBacking → lookup → drivers.
-var qcowOpenBacking func(o *opener, parent Source, name string, f Format) (Image, error)
-
-func init() { qcowOpenBacking = (*opener).openBacking }
-
 func probeQcow2(r io.ReaderAt, size int64) bool {
 	// The magic alone decides: a qcow version 1 image (same magic) is then
 	// reported as unsupported instead of being mistaken for raw.
@@ -370,7 +364,7 @@ func openQcow2(o *opener, src Source) (Image, error) {
 	q.info = Info{Format: Qcow2, VirtualSize: size, FileSize: src.Size, ClusterSize: cs, BackingFile: backingName, Details: details}
 
 	if backingName != "" {
-		b, err := qcowOpenBacking(o, src, backingName, hint)
+		b, err := o.openBacking(src, backingName, hint)
 		if err != nil {
 			return nil, err
 		}

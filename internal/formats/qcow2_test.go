@@ -37,43 +37,14 @@ func qcowConvert(t testing.TB, raw, out string, args ...string) string {
 	return out
 }
 
-// fileResolver opens backing files relative to the parent's directory.
-func fileResolver(parent, backing string) (Source, error) {
-	p := backing
-	if !filepath.IsAbs(p) {
-		p = filepath.Join(filepath.Dir(parent), backing)
-	}
-	return openSource(p)
-}
-
-func openSource(p string) (Source, error) {
-	abs, err := filepath.Abs(p)
-	if err != nil {
-		return Source{}, err
-	}
-	f, err := os.Open(abs)
-	if err != nil {
-		if errors.Is(err, os.ErrNotExist) {
-			return Source{}, fmt.Errorf("%w: %v", ErrBackingNotFound, err)
-		}
-		return Source{}, err
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return Source{}, err
-	}
-	return Source{Name: abs, R: f, Size: st.Size(), Close: f.Close}, nil
-}
-
 func qcowOpen(t testing.TB, path string, f Format) (Image, error) {
 	t.Helper()
-	src, err := openSource(path)
+	src, err := FileSource(path)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { src.Close() })
-	return Open(src, Options{Format: f, Resolve: fileResolver})
+	return Open(src, Options{Format: f, Resolve: FileResolver})
 }
 
 func mustOpenQcow(t testing.TB, path string) Image {
@@ -143,53 +114,6 @@ func checkContent(t *testing.T, img Image, want []byte) {
 
 // checkExtents walks the disk with Extent: the extents must tile [0,size),
 // neighbours must differ in kind, and every non-zero byte must be in Data.
-func checkExtents(t *testing.T, img Image, want []byte) {
-	t.Helper()
-	size := img.Size()
-	var prev Kind
-	kinds := map[Kind]int64{}
-	for off := int64(0); off < size; {
-		e, err := img.Extent(off, size-off)
-		if err != nil {
-			t.Fatalf("Extent(%d): %v", off, err)
-		}
-		if e.Off != off || e.Len < 1 || e.Len > size-off {
-			t.Fatalf("Extent(%d, %d) = %+v", off, size-off, e)
-		}
-		if e.Kind != Data && e.Kind != Zero && e.Kind != Unallocated {
-			t.Fatalf("bad kind %v", e.Kind)
-		}
-		if e.Kind == prev {
-			t.Fatalf("Extent at %d has the same kind %v as the previous one (not the longest run)", off, e.Kind)
-		}
-		if e.Kind != Data && want != nil {
-			if i := bytes.IndexFunc(want[off:off+e.Len], func(r rune) bool { return r != 0 }); i >= 0 {
-				t.Fatalf("%v extent %+v holds non-zero data near %d", e.Kind, e, off+int64(i))
-			}
-		}
-		// a shorter query starting inside agrees
-		if e.Len > 1 {
-			m := e.Len / 2
-			e2, err := img.Extent(off+m, 1+(e.Len-m)/2)
-			if err != nil || e2.Kind != e.Kind || e2.Off != off+m || e2.Len != 1+(e.Len-m)/2 {
-				t.Fatalf("Extent inside %+v = %+v, %v", e, e2, err)
-			}
-		}
-		kinds[e.Kind] += e.Len
-		prev = e.Kind
-		off += e.Len
-	}
-	for _, bad := range [][2]int64{{-1, 1}, {size, 1}, {0, 0}} {
-		if size == 0 {
-			break
-		}
-		if _, err := img.Extent(bad[0], bad[1]); !errors.Is(err, ErrBadSize) {
-			t.Fatalf("Extent(%d, %d): %v", bad[0], bad[1], err)
-		}
-	}
-	t.Logf("extents: data %d, zero %d, unallocated %d", kinds[Data], kinds[Zero], kinds[Unallocated])
-}
-
 func firstDiff(a, b []byte) int {
 	for i := range min(len(a), len(b)) {
 		if a[i] != b[i] {
@@ -329,12 +253,12 @@ func TestQcow2LongChain(t *testing.T) {
 	checkAgainstQemu(t, filepath.Join(dir, fmt.Sprintf("l%d.qcow2", levels-1)))
 
 	// a chain longer than MaxChain is refused
-	src, err := openSource(filepath.Join(dir, fmt.Sprintf("l%d.qcow2", levels-1)))
+	src, err := FileSource(filepath.Join(dir, fmt.Sprintf("l%d.qcow2", levels-1)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer src.Close()
-	if _, err := Open(src, Options{Resolve: fileResolver, MaxChain: 4}); !errors.Is(err, ErrUnsupported) {
+	if _, err := Open(src, Options{Resolve: FileResolver, MaxChain: 4}); !errors.Is(err, ErrUnsupported) {
 		t.Fatalf("MaxChain 4: %v", err)
 	}
 }
@@ -394,7 +318,7 @@ func TestQcow2BackingErrors(t *testing.T) {
 	if _, err := qcowOpen(t, d, ""); !errors.Is(err, ErrBackingNotFound) {
 		t.Fatalf("missing backing: %v", err)
 	}
-	src, err := openSource(b)
+	src, err := FileSource(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -434,15 +358,15 @@ func qcowFixture(t *testing.T, dir string, args ...string) qcowLayout {
 // it returns the first error.
 func openBytes(t *testing.T, b []byte, f Format) error {
 	t.Helper()
-	img, err := Open(Source{Name: "mem", R: bytes.NewReader(b), Size: int64(len(b))}, Options{Format: f, Resolve: fileResolver})
+	img, err := Open(Source{Name: "mem", R: bytes.NewReader(b), Size: int64(len(b))}, Options{Format: f, Resolve: FileResolver})
 	if err != nil {
 		return err
 	}
 	defer img.Close()
-	return readAll(img)
+	return walkAll(img)
 }
 
-func readAll(img Image) error {
+func walkAll(img Image) error {
 	size := img.Size()
 	buf := make([]byte, 1<<20)
 	for off := int64(0); off < size; {
@@ -578,7 +502,7 @@ func TestQcow2BadInputs(t *testing.T) {
 	if img.Info().Details["dirty"] != true {
 		t.Fatalf("dirty not reported: %v", img.Info().Details)
 	}
-	if err := readAll(img); err != nil {
+	if err := walkAll(img); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -48,8 +48,8 @@ func vhdOpenBytes(b []byte, opts Options) (Image, error) {
 	return Open(Source{Name: "mem.vhd", R: bytes.NewReader(b), Size: int64(len(b))}, opts)
 }
 
-// fileResolver resolves a backing name relative to dir (the name taken as is).
-func fileResolver(dir string) Resolver {
+// dirResolver resolves a backing name relative to dir (the name taken as is).
+func dirResolver(dir string) Resolver {
 	return func(parent, backing string) (Source, error) {
 		p := filepath.Join(dir, backing)
 		f, err := os.Open(p)
@@ -85,31 +85,6 @@ func readImage(t testing.TB, img Image) []byte {
 
 // checkExtents walks the allocation map: runs must tile the disk, and
 // Unallocated/Zero runs must read as zeros in want.
-func checkExtents(t testing.TB, img Image, want []byte) map[Kind]int64 {
-	t.Helper()
-	seen := map[Kind]int64{}
-	var prev Kind
-	for off := int64(0); off < img.Size(); {
-		e, err := img.Extent(off, img.Size()-off)
-		if err != nil {
-			t.Fatalf("Extent(%d): %v", off, err)
-		}
-		if e.Off != off || e.Len < 1 || e.Off+e.Len > img.Size() {
-			t.Fatalf("Extent(%d) = %+v", off, e)
-		}
-		if e.Kind == prev {
-			t.Fatalf("Extent(%d) = %+v follows a run of the same kind: not the longest run", off, e)
-		}
-		if e.Kind != Data && !bytes.Equal(want[e.Off:e.Off+e.Len], make([]byte, e.Len)) {
-			t.Fatalf("%v extent %+v does not read as zeros", e.Kind, e)
-		}
-		seen[e.Kind] += e.Len
-		prev = e.Kind
-		off += e.Len
-	}
-	return seen
-}
-
 func qemuVirtualSize(t testing.TB, path string) int64 {
 	t.Helper()
 	var info struct {
@@ -445,7 +420,7 @@ func TestVHDDifferencing(t *testing.T) {
 		}
 	}
 
-	img, err := vhdOpenFile(t, cpath, Options{Resolve: fileResolver(dir)})
+	img, err := vhdOpenFile(t, cpath, Options{Resolve: dirResolver(dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,7 +465,7 @@ func TestVHDDifferencing(t *testing.T) {
 	// Fallbacks: W2ku (absolute, unresolvable here) then the unicode name.
 	spec2, _ := diffChild("parent.vhd", locs[:1], csize)
 	child2, _ := buildVHD(spec2)
-	img2, err := vhdOpenFile(t, testutil.WriteFile(t, dir, "child2.vhd", child2), Options{Resolve: fileResolver(dir)})
+	img2, err := vhdOpenFile(t, testutil.WriteFile(t, dir, "child2.vhd", child2), Options{Resolve: dirResolver(dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -500,7 +475,7 @@ func TestVHDDifferencing(t *testing.T) {
 	// MacX file URL.
 	spec3, _ := diffChild("", []vhdLoc{{"MacX", []byte("file://localhost/parent.vhd")}}, csize)
 	child3, _ := buildVHD(spec3)
-	img3, err := vhdOpenFile(t, testutil.WriteFile(t, dir, "child3.vhd", child3), Options{Resolve: fileResolver(dir)})
+	img3, err := vhdOpenFile(t, testutil.WriteFile(t, dir, "child3.vhd", child3), Options{Resolve: dirResolver(dir)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -512,7 +487,7 @@ func TestVHDDifferencing(t *testing.T) {
 	spec4, _ := diffChild("gone.vhd", nil, csize)
 	child4, _ := buildVHD(spec4)
 	p4 := testutil.WriteFile(t, dir, "child4.vhd", child4)
-	for _, o := range []Options{{}, {Resolve: fileResolver(dir)}} {
+	for _, o := range []Options{{}, {Resolve: dirResolver(dir)}} {
 		if _, err := vhdOpenFile(t, p4, o); !errors.Is(err, ErrBackingNotFound) {
 			t.Errorf("missing parent: %v", err)
 		}
@@ -528,7 +503,7 @@ func TestVHDDifferencing(t *testing.T) {
 	child6, _ := buildVHD(spec6)
 	binary.BigEndian.PutUint64(child6[512+vhLocators+16:], uint64(len(child6)))
 	putHeaderChecksum(child6[512:1536])
-	if _, err := vhdOpenBytes(child6, Options{Resolve: fileResolver(dir)}); !errors.Is(err, ErrTruncated) {
+	if _, err := vhdOpenBytes(child6, Options{Resolve: dirResolver(dir)}); !errors.Is(err, ErrTruncated) {
 		t.Errorf("locator past EOF: %v", err)
 	}
 
@@ -539,7 +514,7 @@ func TestVHDDifferencing(t *testing.T) {
 	b, _ := buildVHD(sb)
 	pa := testutil.WriteFile(t, dir, "a.vhd", a)
 	testutil.WriteFile(t, dir, "b.vhd", b)
-	if _, err := vhdOpenFile(t, pa, Options{Resolve: fileResolver(dir)}); !errors.Is(err, ErrBackingCycle) {
+	if _, err := vhdOpenFile(t, pa, Options{Resolve: dirResolver(dir)}); !errors.Is(err, ErrBackingCycle) {
 		t.Errorf("loop: %v", err)
 	}
 }

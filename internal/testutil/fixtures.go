@@ -61,7 +61,7 @@ func Fixtures(t testing.TB, dir string) []Fixture {
 	QemuImg(t, "convert", "-f", "raw", "-O", "qcow2", base, chain0)
 	chain1 := filepath.Join(dir, "chain1.qcow2")
 	QemuImg(t, "create", "-q", "-f", "qcow2", "-b", "chain0.qcow2", "-F", "qcow2", chain1)
-	QemuIO(t, "qcow2", chain1, "write -P 0x11 64k 128k", "write -z 2M 64k", "write -P 0x22 9M 4k")
+	QemuIO(t, "qcow2", chain1, "write -P 0x11 64k 128k", "write -z 2M 64k", "write -P 0x22 8M 4k")
 	top := add("chain2.qcow2", "qcow2")
 	QemuImg(t, "create", "-q", "-f", "qcow2", "-b", "chain1.qcow2", "-F", "qcow2", top, fmt.Sprint(size+1<<20))
 	QemuIO(t, "qcow2", top, "write -P 0x33 100k 8k", "write -P 0x44 9M 1M")
