@@ -34,13 +34,16 @@ func createOutput(path string) (*atomicOutput, error) {
 	return &atomicOutput{f: f, path: path}, nil
 }
 
-func (o *atomicOutput) Storage() storage.Storage { return storage.File{File: o.f} }
+// Storage is the output as a storage.Storage. Like qemu-img and cp, the CLI
+// leaves write-back to the kernel: Flush does not fsync. The rename in Commit
+// still guarantees that OUT is never a partial conversion.
+func (o *atomicOutput) Storage() storage.Storage { return writeBackFile{storage.File{File: o.f}} }
+
+type writeBackFile struct{ storage.File }
+
+func (writeBackFile) Flush() error { return nil }
 
 func (o *atomicOutput) Commit() error {
-	if err := o.f.Sync(); err != nil {
-		o.Discard()
-		return err
-	}
 	if err := o.f.Close(); err != nil {
 		o.Discard()
 		return err
