@@ -2,4 +2,4 @@ module aerodisk
 
 go 1.25
 
-require github.com/klauspost/compress v1.20.3 // indirect
+require github.com/klauspost/compress v1.20.3

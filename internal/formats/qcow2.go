@@ -59,6 +59,22 @@ const (
 	qcowL2CacheMaxTables = 256
 )
 
+// qcowRange is a host byte range [off, end) holding named metadata.
+type qcowRange struct {
+	off, end int64
+	name     string
+}
+
+// overlap names the metadata table that [off, off+n) overlaps, if any.
+func (q *qcow2) overlap(off, n int64) (string, bool) {
+	for _, r := range q.tables {
+		if off < r.end && r.off < off+n {
+			return r.name, true
+		}
+	}
+	return "", false
+}
+
 func probeQcow2(r io.ReaderAt, size int64) bool {
 	// The magic alone decides: a qcow version 1 image (same magic) is then
 	// reported as unsupported instead of being mistaken for raw.
@@ -90,6 +106,10 @@ type qcow2 struct {
 	coffMask   uint64
 
 	l1 []uint64 // the L1 entries the virtual size needs (raw, flags included)
+
+	// tables are the fixed metadata ranges (L1 table, refcount table) that no
+	// L2 table or data cluster may overlap.
+	tables []qcowRange
 
 	backing Image
 	info    Info
@@ -150,6 +170,8 @@ func openQcow2(o *opener, src Source) (Image, error) {
 	cryptMethod := be.Uint32(h[32:])
 	l1Size := be.Uint32(h[36:])
 	l1Off := be.Uint64(h[40:])
+	refTableOff := be.Uint64(h[48:])
+	refTableClusters := be.Uint32(h[56:])
 	nbSnapshots := be.Uint32(h[60:])
 
 	var incompat, compat, autoclear uint64
@@ -332,6 +354,17 @@ func openQcow2(o *opener, src Source) (Image, error) {
 		l1:          l1,
 	}
 	q.csizeMask = (1 << (clusterBits - 8)) - 1
+	// The refcount table is not read, but nothing may live inside it.
+	if refTableOff != 0 && refTableOff < uint64(src.Size) {
+		end := min(uint64(src.Size), refTableOff+uint64(refTableClusters)*uint64(cs))
+		q.tables = append(q.tables, qcowRange{int64(refTableOff), int64(end), "refcount table"})
+	}
+	if l1Need > 0 {
+		if name, ok := q.overlap(int64(l1Off), int64(l1Need)*8); ok {
+			return nil, qcowErr(ErrCorrupt, "L1 table at offset %#x overlaps the %s", l1Off, name)
+		}
+		q.tables = append(q.tables, qcowRange{int64(l1Off), int64(l1Off) + int64(l1Need)*8, "L1 table"})
+	}
 	q.coffMask = (1 << q.csizeShift) - 1
 	q.l2max = min(max(2, int(qcowL2CacheBytes/cs)), qcowL2CacheMaxTables)
 
@@ -452,6 +485,9 @@ func (q *qcow2) l2Table(l1i uint64) ([]byte, error) {
 	if off > q.fileSize-q.clusterSize {
 		return nil, qcowErr(ErrTruncated, "L2 table at offset %#x (L1 index %d) lies past the end of the %d-byte file", off, l1i, q.fileSize)
 	}
+	if name, ok := q.overlap(off, q.clusterSize); ok {
+		return nil, qcowErr(ErrCorrupt, "L2 table at offset %#x (L1 index %d) overlaps the %s", off, l1i, name)
+	}
 	var t *qcowL2
 	if len(q.l2cache) < q.l2max {
 		t = &qcowL2{b: make([]byte, q.clusterSize)}
@@ -500,6 +536,9 @@ func (q *qcow2) classify(e uint64) (qcowClass, int64, error) {
 	}
 	if host >= q.fileSize {
 		return 0, 0, qcowErr(ErrTruncated, "data cluster at host offset %#x lies past the end of the %d-byte file", host, q.fileSize)
+	}
+	if name, ok := q.overlap(host, q.clusterSize); ok {
+		return 0, 0, qcowErr(ErrCorrupt, "data cluster at host offset %#x overlaps the %s", host, name)
 	}
 	return qcNormal, host, nil
 }
