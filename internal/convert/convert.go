@@ -56,6 +56,27 @@ type piece struct {
 	err    error
 }
 
+// NewReporter returns a function to call with the bytes done so far: it
+// calls opts.Progress at once with 0, then at most every ProgressEvery, and
+// always when done reaches total.
+func NewReporter(opts Options, total int64) func(done int64) {
+	if opts.Progress == nil {
+		return func(int64) {}
+	}
+	every := opts.ProgressEvery
+	if every <= 0 {
+		every = 100 * time.Millisecond
+	}
+	last := time.Now()
+	opts.Progress(Progress{Done: 0, Total: total})
+	return func(done int64) {
+		if now := time.Now(); done == total || now.Sub(last) >= every {
+			last = now
+			opts.Progress(Progress{Done: done, Total: total})
+		}
+	}
+}
+
 // Convert copies src's logical content into dst (holes where the content is
 // zero; the caller sizes or truncates dst to src.Size() afterwards) and returns
 // the content's CRC32. dst may be nil to only checksum. Cancelling ctx stops
@@ -66,10 +87,6 @@ func Convert(ctx context.Context, src formats.Image, dst io.WriterAt, opts Optio
 		chunk = DefaultChunkSize
 	}
 	chunk = max(zeroGrain, chunk/zeroGrain*zeroGrain)
-	every := opts.ProgressEvery
-	if every <= 0 {
-		every = 100 * time.Millisecond
-	}
 	size := src.Size()
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -88,20 +105,10 @@ func Convert(ctx context.Context, src formats.Image, dst io.WriterAt, opts Optio
 	}()
 
 	var (
-		d        checksum.Digest
-		res      = Result{Size: size}
-		lastSent time.Time
+		d   checksum.Digest
+		res = Result{Size: size}
 	)
-	report := func(done int64, final bool) {
-		if opts.Progress == nil {
-			return
-		}
-		if now := time.Now(); final || now.Sub(lastSent) >= every {
-			lastSent = now
-			opts.Progress(Progress{Done: done, Total: size})
-		}
-	}
-	report(0, true)
+	report := NewReporter(opts, size)
 	for p := range pieces {
 		if p.err != nil {
 			return res, p.err
@@ -116,7 +123,7 @@ func Convert(ctx context.Context, src formats.Image, dst io.WriterAt, opts Optio
 				return res, err
 			}
 		}
-		report(p.off+p.n, p.off+p.n == size)
+		report(p.off + p.n)
 	}
 	if err := ctx.Err(); err != nil {
 		return res, err

@@ -1,0 +1,256 @@
+//go:build !js
+
+// Package dirstore is a manager.Backend over a host directory laid out like
+// the browser's OPFS one (<id>.<ext> files plus metadata.json). It runs the
+// disk manager natively, which is how its pipelines are tested, and mirrors
+// the OPFS semantics that matter: exclusive writable handles (ErrInUse for a
+// second one), atomic catalog replacement, a cross-process catalog lock.
+package dirstore
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+
+	"aerodisk/internal/catalog"
+	"aerodisk/internal/manager"
+	"aerodisk/internal/storage"
+)
+
+const (
+	metadataName = "metadata.json"
+	lockName     = ".metadata.lock"
+	tempPrefix   = ".tmp-"
+)
+
+// Store is a directory backend. Quota, when set, makes Estimate report it
+// and writes beyond it fail with manager.ErrQuota, as a browser would.
+type Store struct {
+	dir   string
+	Quota int64
+
+	mu   sync.Mutex
+	open map[string]int // open handles per file; -1 while held writable
+}
+
+// New returns a Store over dir, creating it if needed.
+func New(dir string) (*Store, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, err
+	}
+	return &Store{dir: dir, open: map[string]int{}}, nil
+}
+
+// Name reports "opfs": the directory stands in for the OPFS layout.
+func (s *Store) Name() string { return "opfs" }
+
+// Dir is the directory.
+func (s *Store) Dir() string { return s.dir }
+
+func (s *Store) path(name string) (string, error) {
+	if name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." || name == metadataName || strings.HasPrefix(name, ".") {
+		return "", fmt.Errorf("%w: bad file name %q", catalog.ErrInvalid, name)
+	}
+	return filepath.Join(s.dir, name), nil
+}
+
+// acquire registers a handle: writable handles are exclusive.
+func (s *Store) acquire(name string, writable bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.open[name]
+	if n < 0 || (writable && n > 0) {
+		return fmt.Errorf("%w: %s", manager.ErrInUse, name)
+	}
+	if writable {
+		s.open[name] = -1
+	} else {
+		s.open[name] = n + 1
+	}
+	return nil
+}
+
+func (s *Store) release(name string, writable bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if writable || s.open[name] <= 1 {
+		delete(s.open, name)
+	} else {
+		s.open[name]--
+	}
+}
+
+func (s *Store) Create(name string) (manager.File, error) {
+	p, err := s.path(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.acquire(name, true); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		s.release(name, true)
+		return nil, err
+	}
+	return &file{File: storage.File{File: f}, s: s, name: name, writable: true}, nil
+}
+
+func (s *Store) Open(name string, writable bool) (manager.File, error) {
+	p, err := s.path(name)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.acquire(name, writable); err != nil {
+		return nil, err
+	}
+	flag := os.O_RDONLY
+	if writable {
+		flag = os.O_RDWR
+	}
+	f, err := os.OpenFile(p, flag, 0)
+	if err != nil {
+		s.release(name, writable)
+		return nil, err
+	}
+	return &file{File: storage.File{File: f}, s: s, name: name, writable: writable}, nil
+}
+
+func (s *Store) Remove(name string) error {
+	p, err := s.path(name)
+	if err != nil {
+		return err
+	}
+	if err := s.acquire(name, true); err != nil {
+		return err
+	}
+	defer s.release(name, true)
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+func (s *Store) Files() ([]string, error) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, e := range ents {
+		if n := e.Name(); e.Type().IsRegular() && n != metadataName && !strings.HasPrefix(n, ".") {
+			out = append(out, n)
+		}
+	}
+	return out, nil
+}
+
+func (s *Store) ReadCatalog() (*catalog.Catalog, error) {
+	b, err := os.ReadFile(filepath.Join(s.dir, metadataName))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, err
+	}
+	return catalog.Parse(b)
+}
+
+// UpdateCatalog holds an flock on the directory's lock file (shared by every
+// process using the directory) and replaces metadata.json by rename.
+func (s *Store) UpdateCatalog(fn func(*catalog.Catalog) error) error {
+	lock, err := os.OpenFile(filepath.Join(s.dir, lockName), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return err
+	}
+	defer syscall.Flock(int(lock.Fd()), syscall.LOCK_UN)
+	c, err := s.ReadCatalog()
+	if err != nil {
+		return err
+	}
+	if err := fn(c); err != nil {
+		return err
+	}
+	b, err := c.Marshal()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(s.dir, tempPrefix+"metadata-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), filepath.Join(s.dir, metadataName))
+}
+
+func (s *Store) Estimate() (usage, quota int64, err error) {
+	ents, err := os.ReadDir(s.dir)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, e := range ents {
+		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
+			usage += fi.Size()
+		}
+	}
+	return usage, s.Quota, nil
+}
+
+// file is an open handle; writes past the quota fail like a browser's.
+type file struct {
+	storage.File
+	s        *Store
+	name     string
+	writable bool
+	closed   bool
+}
+
+func (f *file) WriteAt(p []byte, off int64) (int, error) {
+	if !f.writable {
+		return 0, fmt.Errorf("%s is open read-only", f.name)
+	}
+	if f.s.Quota > 0 {
+		usage, _, err := f.s.Estimate()
+		if err != nil {
+			return 0, err
+		}
+		size, _ := f.Size()
+		if grow := off + int64(len(p)) - size; grow > 0 && usage+grow > f.s.Quota {
+			return 0, fmt.Errorf("%w: writing %d bytes at %d", manager.ErrQuota, len(p), off)
+		}
+	}
+	return f.File.WriteAt(p, off)
+}
+
+func (f *file) Truncate(size int64) error {
+	if !f.writable {
+		return fmt.Errorf("%s is open read-only", f.name)
+	}
+	return f.File.Truncate(size)
+}
+
+func (f *file) Close() error {
+	if f.closed {
+		return nil
+	}
+	f.closed = true
+	f.s.release(f.name, f.writable)
+	return f.File.Close()
+}

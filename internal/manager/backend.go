@@ -1,0 +1,63 @@
+// Package manager is the disk manager behind the browser's DiskManager API:
+// creating, importing, converting, exporting, verifying, renaming and deleting
+// disks, and the HDD/CD mounts. It is platform-neutral: storage comes through
+// a Backend (OPFS or IndexedDB in the browser, a directory natively), input
+// through an Input (a browser File, or a host file), so every pipeline is
+// tested natively with `go test`.
+package manager
+
+import (
+	"errors"
+	"io"
+
+	"aerodisk/internal/catalog"
+	"aerodisk/internal/storage"
+)
+
+// Backend stores disk files and the catalog.
+type Backend interface {
+	// Name is the backend recorded in DiskMeta.backend: "opfs" or "idb".
+	Name() string
+	// Create makes a new, empty file open for writing. Fails if it exists.
+	Create(fileName string) (File, error)
+	// Open opens an existing file. A missing file fails with an error
+	// wrapping fs.ErrNotExist; one held open elsewhere (another tab) with
+	// ErrInUse.
+	Open(fileName string, writable bool) (File, error)
+	// Remove deletes a file; ErrInUse if it is held open elsewhere. Removing a
+	// missing file is not an error.
+	Remove(fileName string) error
+	// Files lists the disk files present (not the catalog's own files).
+	Files() ([]string, error)
+	// ReadCatalog returns the current catalog.
+	ReadCatalog() (*catalog.Catalog, error)
+	// UpdateCatalog runs fn on the current catalog while holding a lock shared
+	// by every tab, and stores the result atomically if fn returns nil.
+	UpdateCatalog(fn func(*catalog.Catalog) error) error
+	// Estimate reports storage usage and quota in bytes (0, 0 if unknown).
+	Estimate() (usage, quota int64, err error)
+}
+
+// File is an open backend file.
+type File interface {
+	storage.Storage
+	Close() error
+}
+
+// Input is a file the user picked: random access for container formats and
+// a sequential stream, which browsers deliver fastest, for whole-file copies.
+type Input interface {
+	io.ReaderAt
+	Size() int64
+	Name() string
+	// Stream reads the whole input from the start.
+	Stream() (io.ReadCloser, error)
+}
+
+// Errors a Backend or the manager report, beyond catalog and diskerr ones.
+var (
+	// ErrInUse: the disk is open in another tab (or process).
+	ErrInUse = errors.New("disk is in use")
+	// ErrQuota: not enough storage space.
+	ErrQuota = errors.New("not enough storage space")
+)

@@ -1,0 +1,550 @@
+package manager
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"path"
+	"strings"
+	"time"
+
+	"aerodisk/internal/catalog"
+	"aerodisk/internal/checksum"
+	"aerodisk/internal/convert"
+	"aerodisk/internal/diskerr"
+	"aerodisk/internal/formats"
+	"aerodisk/internal/sizefmt"
+	"aerodisk/internal/sparse"
+)
+
+// MaxDiskSize bounds blank disks (2 TiB, the largest a VHD can describe and
+// far beyond any browser quota).
+const MaxDiskSize = 2 << 40
+
+// Progress is what onProgress receives in the JS API.
+type Progress struct {
+	Phase          string  `json:"phase"`
+	ProcessedBytes int64   `json:"processedBytes"`
+	TotalBytes     int64   `json:"totalBytes"`
+	BytesPerSecond float64 `json:"bytesPerSecond"`
+}
+
+// Phases reported in Progress.Phase.
+const (
+	PhaseImport   = "import"   // copying the file as it is
+	PhaseConvert  = "convert"  // converting into AEROSPAR
+	PhaseChecksum = "checksum" // a checksum pass over data already stored or over the source
+	PhaseExport   = "export"
+	PhaseVerify   = "verify"
+)
+
+// Manager runs disk operations on one Backend. Its methods are safe to call
+// concurrently: the catalog is only changed through Backend.UpdateCatalog.
+type Manager struct {
+	b     Backend
+	now   func() time.Time
+	newID func() string
+}
+
+// New returns a Manager over b and sweeps files that no catalog entry names
+// (left behind by a tab killed mid-import). Files still held open elsewhere
+// (an import running in another tab) are left alone.
+func New(b Backend) (*Manager, error) {
+	m := &Manager{b: b, now: time.Now, newID: newUUID}
+	if err := m.sweep(); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// Backend returns the backend in use.
+func (m *Manager) Backend() Backend { return m.b }
+
+func (m *Manager) nowMs() int64 { return m.now().UnixMilli() }
+
+func (m *Manager) sweep() error {
+	cat, err := m.b.ReadCatalog()
+	if err != nil {
+		return err
+	}
+	named := map[string]bool{}
+	for _, d := range cat.Disks {
+		named[d.FileName] = true
+	}
+	files, err := m.b.Files()
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		if named[f] {
+			continue
+		}
+		if err := m.b.Remove(f); err != nil && !errors.Is(err, ErrInUse) {
+			return err
+		}
+	}
+	return nil
+}
+
+// List returns every disk, most recently used first.
+func (m *Manager) List() ([]*catalog.Disk, error) {
+	cat, err := m.b.ReadCatalog()
+	if err != nil {
+		return nil, err
+	}
+	return cat.List(), nil
+}
+
+// Get returns one disk.
+func (m *Manager) Get(id string) (*catalog.Disk, error) {
+	cat, err := m.b.ReadCatalog()
+	if err != nil {
+		return nil, err
+	}
+	return cat.Get(id)
+}
+
+// Rename changes a disk's name.
+func (m *Manager) Rename(id, name string) (*catalog.Disk, error) {
+	var out *catalog.Disk
+	err := m.b.UpdateCatalog(func(c *catalog.Catalog) error {
+		d, err := c.Rename(id, name)
+		out = d
+		return err
+	})
+	return out, err
+}
+
+// Delete removes a disk: its catalog entry (and any mount of it), then its
+// file. A disk open in another tab is refused with ErrInUse.
+func (m *Manager) Delete(id string) error {
+	d, err := m.Get(id)
+	if err != nil {
+		return err
+	}
+	// Holding the file writable proves no other tab has it open, and keeps
+	// it that way until the catalog no longer names it.
+	f, err := m.b.Open(d.FileName, true)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	err = m.b.UpdateCatalog(func(c *catalog.Catalog) error {
+		_, err := c.Remove(id)
+		return err
+	})
+	if f != nil {
+		f.Close()
+	}
+	if err != nil {
+		return err
+	}
+	return m.b.Remove(d.FileName)
+}
+
+// Mounts returns the current mounts.
+func (m *Manager) Mounts() (catalog.Mounts, error) {
+	cat, err := m.b.ReadCatalog()
+	if err != nil {
+		return catalog.Mounts{}, err
+	}
+	return cat.Mounts, nil
+}
+
+// SetMounts applies a mount selection after checking the rules.
+func (m *Manager) SetMounts(mounts catalog.Mounts) (catalog.Mounts, error) {
+	var out catalog.Mounts
+	err := m.b.UpdateCatalog(func(c *catalog.Catalog) error {
+		if err := c.SetMounts(mounts, m.nowMs()); err != nil {
+			return err
+		}
+		out = c.Mounts
+		return nil
+	})
+	return out, err
+}
+
+// BlankOptions describes a new blank disk.
+type BlankOptions struct {
+	Name      string
+	SizeBytes int64
+	Kind      string // default "hdd"
+}
+
+// CreateBlank creates an empty AEROSPAR disk: header and block table only,
+// whatever its size, so a 60 GB disk costs a few hundred KiB of quota.
+func (m *Manager) CreateBlank(ctx context.Context, o BlankOptions) (*catalog.Disk, error) {
+	kind, err := checkKind(o.Kind, catalog.KindHDD)
+	if err != nil {
+		return nil, err
+	}
+	if o.SizeBytes <= 0 || o.SizeBytes%512 != 0 || o.SizeBytes > MaxDiskSize {
+		return nil, fmt.Errorf("%w: a disk size must be a positive multiple of 512 bytes up to %s, not %d", catalog.ErrInvalid, sizefmt.Human(MaxDiskSize), o.SizeBytes)
+	}
+	if err := catalog.ValidateName(o.Name); err != nil {
+		return nil, err
+	}
+	entries := (o.SizeBytes + sparse.DefaultBlockSize - 1) / sparse.DefaultBlockSize
+	if err := m.checkSpace(sparse.HeaderSize + 8*entries); err != nil {
+		return nil, err
+	}
+	d := m.newDisk(o.Name, kind, formats.AeroSpar)
+	d.SizeBytes = o.SizeBytes
+	d.Checksum = catalog.CRC32(checksum.Hex(checksum.ExtendZeros(0, o.SizeBytes)))
+	err = m.store(d, func(f File) error {
+		sd, err := sparse.Create(f, o.SizeBytes, sparse.DefaultBlockSize)
+		if err != nil {
+			return err
+		}
+		return sd.Close()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// ImportOptions describes an import.
+type ImportOptions struct {
+	Name     string // default: the file name without its extension
+	Kind     string // default: from the content
+	Convert  bool   // store as AEROSPAR (ISO images stay ISO)
+	Progress func(Progress)
+}
+
+// Import stores a user's file as a new disk: as it is, or converted into
+// AEROSPAR. The source is validated first (a corrupt image is refused with
+// nothing stored), checksums are computed while the data streams, and the
+// catalog names the disk only once its file is complete.
+func (m *Manager) Import(ctx context.Context, in Input, o ImportOptions) (*catalog.Disk, error) {
+	cat, err := m.b.ReadCatalog()
+	if err != nil {
+		return nil, err
+	}
+	src := formats.Source{Name: "upload:" + in.Name(), R: in, Size: in.Size()}
+	img, err := formats.Open(src, formats.Options{Resolve: m.resolver(cat)})
+	if err != nil {
+		return nil, err
+	}
+	defer img.Close()
+	info := img.Info()
+	kind, err := checkKind(o.Kind, defaultKind(info.Format, img.Size()))
+	if err != nil {
+		return nil, err
+	}
+	name := o.Name
+	if strings.TrimSpace(name) == "" {
+		name = strings.TrimSuffix(in.Name(), path.Ext(in.Name()))
+	}
+	if err := catalog.ValidateName(name); err != nil {
+		return nil, err
+	}
+	if o.Convert && info.Format != formats.ISO {
+		return m.importConverted(ctx, in, img, name, kind, o.Progress)
+	}
+	if info.BackingFile != "" {
+		return nil, fmt.Errorf("%w: %q depends on the backing file %q; import it converted to AEROSPAR to store it on its own", catalog.ErrInvalid, in.Name(), info.BackingFile)
+	}
+	return m.importAsIs(ctx, in, info.Format, img, name, kind, o.Progress)
+}
+
+func (m *Manager) importAsIs(ctx context.Context, in Input, f formats.Format, img formats.Image, name, kind string, progress func(Progress)) (*catalog.Disk, error) {
+	if err := m.checkSpace(in.Size()); err != nil {
+		return nil, err
+	}
+	d := m.newDisk(name, kind, f)
+	d.SizeBytes = img.Size()
+	d.SourceFileName, d.SourceFormat = in.Name(), string(f)
+	err := m.store(d, func(file File) error {
+		r, err := in.Stream()
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		srcCRC, err := convert.CopyStream(ctx, r, file, in.Size(), convertOptions(PhaseImport, progress))
+		if err != nil {
+			return err
+		}
+		d.SourceChecksum = catalog.CRC32(checksum.Hex(srcCRC))
+		if f == formats.Raw || f == formats.ISO {
+			d.Checksum = d.SourceChecksum // the file is the logical content
+			return file.Flush()
+		}
+		if err := file.Flush(); err != nil {
+			return err
+		}
+		// A container's logical checksum comes from a pass over the stored
+		// copy, which also proves that copy reads back whole.
+		stored, err := formats.Open(formats.Source{Name: d.ID, R: file, Size: in.Size()}, formats.Options{Format: f})
+		if err != nil {
+			return err
+		}
+		defer stored.Close()
+		res, err := convert.Convert(ctx, stored, nil, convertOptions(PhaseChecksum, progress))
+		if err != nil {
+			return err
+		}
+		d.Checksum = catalog.CRC32(checksum.Hex(res.Checksum))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+func (m *Manager) importConverted(ctx context.Context, in Input, img formats.Image, name, kind string, progress func(Progress)) (*catalog.Disk, error) {
+	info := img.Info()
+	need, err := storedBytes(img)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.checkSpace(need); err != nil {
+		return nil, err
+	}
+	d := m.newDisk(name, kind, formats.AeroSpar)
+	d.SizeBytes = img.Size()
+	d.SourceFileName, d.SourceFormat = in.Name(), string(info.Format)
+	err = m.store(d, func(file File) error {
+		res, err := convert.ToAeroSpar(ctx, img, file, sparse.DefaultBlockSize, convertOptions(PhaseConvert, progress))
+		if err != nil {
+			return err
+		}
+		d.Checksum = catalog.CRC32(checksum.Hex(res.Checksum))
+		if info.Format == formats.Raw {
+			d.SourceChecksum = d.Checksum // a raw file is its logical content
+			return nil
+		}
+		// The uploaded file's own checksum needs every byte of it.
+		r, err := in.Stream()
+		if err != nil {
+			return err
+		}
+		defer r.Close()
+		crc, err := convert.CopyStream(ctx, r, discard{}, in.Size(), convertOptions(PhaseChecksum, progress))
+		if err != nil {
+			return err
+		}
+		d.SourceChecksum = catalog.CRC32(checksum.Hex(crc))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// discard is an io.WriterAt that keeps nothing.
+type discard struct{}
+
+func (discard) WriteAt(p []byte, off int64) (int, error) { return len(p), nil }
+
+// storedBytes estimates what converting img into AEROSPAR stores: its data
+// extents, rounded out to whole blocks.
+func storedBytes(img formats.Image) (int64, error) {
+	var n int64
+	bs := int64(sparse.DefaultBlockSize)
+	for off := int64(0); off < img.Size(); {
+		e, err := img.Extent(off, img.Size()-off)
+		if err != nil {
+			return 0, err
+		}
+		if e.Kind == formats.Data {
+			n += (e.Off+e.Len+bs-1)/bs*bs - e.Off/bs*bs
+		}
+		off += e.Len
+	}
+	return min(n, img.Size()) + sparse.HeaderSize + 8*((img.Size()+bs-1)/bs), nil
+}
+
+// store creates d's file, fills it with fill, and adds d to the catalog only
+// when the file is complete. On any failure the file is removed and the
+// catalog is as it was.
+func (m *Manager) store(d *catalog.Disk, fill func(File) error) (err error) {
+	f, err := m.b.Create(d.FileName)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			f.Close()
+			m.b.Remove(d.FileName)
+		}
+	}()
+	if err = fill(f); err != nil {
+		return err
+	}
+	if err = f.Flush(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	err = m.b.UpdateCatalog(func(c *catalog.Catalog) error { return c.Add(d) })
+	return err
+}
+
+func (m *Manager) newDisk(name, kind string, f formats.Format) *catalog.Disk {
+	id := m.newID()
+	now := m.nowMs()
+	return &catalog.Disk{
+		ID: id, Name: strings.TrimSpace(name), Backend: m.b.Name(), Kind: kind, Format: string(f),
+		FileName: id + "." + extension(f), CreatedAtMs: now, LastUsedAtMs: now,
+	}
+}
+
+// extension is the file extension the existing Aero layout uses per format.
+func extension(f formats.Format) string {
+	if f == formats.Raw {
+		return "img"
+	}
+	return string(f)
+}
+
+// checkSpace refuses an operation that would not fit in the storage quota.
+func (m *Manager) checkSpace(need int64) error {
+	usage, quota, err := m.b.Estimate()
+	if err != nil || quota <= 0 {
+		return nil // unknown: let the writes decide
+	}
+	if free := quota - usage; need > free {
+		return fmt.Errorf("%w: this disk needs %s but only %s is free", ErrQuota, sizefmt.Human(need), sizefmt.Human(max(free, 0)))
+	}
+	return nil
+}
+
+func checkKind(kind, def string) (string, error) {
+	switch kind {
+	case "":
+		return def, nil
+	case catalog.KindHDD, catalog.KindCD, catalog.KindFloppy:
+		return kind, nil
+	}
+	return "", fmt.Errorf("%w: kind must be hdd, cd or floppy, not %q", catalog.ErrInvalid, kind)
+}
+
+// floppySizes are the capacities treated as floppies by default.
+var floppySizes = map[int64]bool{409600: true, 819200: true, 737280: true, 1474560: true, 2949120: true}
+
+func defaultKind(f formats.Format, size int64) string {
+	switch {
+	case f == formats.ISO:
+		return catalog.KindCD
+	case f == formats.DC42 || floppySizes[size]:
+		return catalog.KindFloppy
+	}
+	return catalog.KindHDD
+}
+
+// resolver finds backing files among the stored disks, by the disk's name
+// or the name of the file it was imported from.
+func (m *Manager) resolver(cat *catalog.Catalog) formats.Resolver {
+	return func(parent, backing string) (formats.Source, error) {
+		base := backing[strings.LastIndexAny(backing, `/\`)+1:]
+		for _, d := range cat.List() {
+			if d.Name == backing || d.Name == base || d.SourceFileName == base {
+				f, err := m.b.Open(d.FileName, false)
+				if err != nil {
+					return formats.Source{}, err
+				}
+				size, err := f.Size()
+				if err != nil {
+					f.Close()
+					return formats.Source{}, err
+				}
+				return formats.Source{Name: d.ID, R: f, Size: size, Close: f.Close}, nil
+			}
+		}
+		return formats.Source{}, diskerr.New("", diskerr.ErrBackingNotFound, "backing file %q is not among the stored disks; import it first", backing)
+	}
+}
+
+// openStored opens a stored disk's logical content.
+func (m *Manager) openStored(d *catalog.Disk) (formats.Image, error) {
+	cat, err := m.b.ReadCatalog()
+	if err != nil {
+		return nil, err
+	}
+	f, err := m.b.Open(d.FileName, false)
+	if err != nil {
+		return nil, err
+	}
+	size, err := f.Size()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	img, err := formats.Open(formats.Source{Name: d.ID, R: f, Size: size}, formats.Options{Format: formats.Format(d.Format), Resolve: m.resolver(cat)})
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &closing{Image: img, f: f}, nil
+}
+
+type closing struct {
+	formats.Image
+	f File
+}
+
+func (c *closing) Close() error {
+	err := c.Image.Close()
+	if e := c.f.Close(); err == nil {
+		err = e
+	}
+	return err
+}
+
+// VerifyResult is what verifyDisk resolves to.
+type VerifyResult struct {
+	OK       bool   `json:"ok"`
+	Checksum string `json:"checksum"`
+}
+
+// Verify recomputes a disk's logical checksum and compares it with the catalog.
+func (m *Manager) Verify(ctx context.Context, id string, progress func(Progress)) (VerifyResult, error) {
+	d, err := m.Get(id)
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	img, err := m.openStored(d)
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	defer img.Close()
+	res, err := convert.Convert(ctx, img, nil, convertOptions(PhaseVerify, progress))
+	if err != nil {
+		return VerifyResult{}, err
+	}
+	sum := checksum.Hex(res.Checksum)
+	return VerifyResult{OK: d.Checksum != nil && d.Checksum.Value == sum, Checksum: sum}, nil
+}
+
+// convertOptions adapts a Progress callback for the convert package,
+// adding the phase and the rate.
+func convertOptions(phase string, progress func(Progress)) convert.Options {
+	if progress == nil {
+		return convert.Options{}
+	}
+	start := time.Now()
+	return convert.Options{Progress: func(p convert.Progress) {
+		rate := 0.0
+		if s := time.Since(start).Seconds(); s > 0 {
+			rate = float64(p.Done) / s
+		}
+		progress(Progress{Phase: phase, ProcessedBytes: p.Done, TotalBytes: p.Total, BytesPerSecond: rate})
+	}}
+}
+
+// newUUID returns a random (version 4) UUID.
+func newUUID() string {
+	var b [16]byte
+	if _, err := io.ReadFull(rand.Reader, b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
