@@ -6,6 +6,7 @@
 //	aerodisk create -O aerospar|raw --size 60G OUT
 //	aerodisk checksum FILE
 //	aerodisk check FILE
+//	aerodisk serve [--dir DIR] [--port PORT]
 //
 // Errors go to stderr with a non-zero exit status. Outputs are written under a
 // temporary name beside OUT and renamed only when complete.
@@ -31,6 +32,8 @@ const usage = `usage:
                                            create a blank disk (60G, 512M, 1440K, ...)
   aerodisk checksum FILE                   CRC32 of the logical content
   aerodisk check FILE                      validate an image's structure
+  aerodisk serve [--dir DIR] [--port PORT|--addr HOST:PORT]
+                                           serve the page on http://127.0.0.1:8080/
 formats: raw, iso, qcow2, vhd (vpc), dc42, aerospar (detected from content)
 `
 
@@ -59,6 +62,7 @@ var commands = map[string]command{
 	"create":   {runCreate},
 	"checksum": {runChecksum},
 	"check":    {runCheck},
+	"serve":    {runServe},
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
