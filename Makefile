@@ -3,7 +3,7 @@ GO        ?= go
 FUZZTIME  ?= 60s
 PORT      ?= 8080
 
-.PHONY: all build test deps fuzz bench-native serve clean
+.PHONY: all build test deps fuzz bench-native bench wasm serve clean
 
 all: build
 
@@ -14,10 +14,18 @@ deps:
 	./scripts/install-deps.sh
 	$(GO) mod download
 
-# Every test: unit, format readers against qemu-img, fuzz seed corpora, CLI.
-test: deps
+# Every test: unit, format readers against qemu-img, fuzz seed corpora, CLI,
+# and the browser suite (internal/browsertest) in Debian's headless chromium.
+# The browser tests build their own wasm; `wasm` here proves `make serve` works.
+test: deps wasm
 	$(GO) vet ./...
-	$(GO) test -count=1 ./...
+	GOOS=js GOARCH=wasm $(GO) vet ./wasm ./internal/opfs
+	$(GO) test -count=1 -timeout 20m ./...
+
+# The worker: Go compiled to WebAssembly, plus Go's JS glue for it.
+wasm:
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags=-s -o web/aerodisk.wasm ./wasm
+	cp "$$($(GO) env GOROOT)/lib/wasm/wasm_exec.js" web/wasm_exec.js
 
 # Runs each fuzz target for FUZZTIME (go test allows one -fuzz target per run).
 FUZZ_TARGETS = \
@@ -38,9 +46,14 @@ fuzz: deps
 bench-native: deps
 	$(GO) run ./cmd/bench-native
 
-serve:
-	@echo "make serve: the browser page arrives with the browser-engine issue;"
-	@echo "until then use the CLI: go run ./cmd/aerodisk --help"
+# Import/export speed and memory in headless chromium against plain-JS
+# baselines measured in the same browser, in one run (cmd/bench-browser).
+bench: deps
+	$(GO) run ./cmd/bench-browser
+
+# The page on http://127.0.0.1:$(PORT)/ (static files with a strict CSP).
+serve: wasm
+	$(GO) run ./cmd/aerodisk serve --port $(PORT)
 
 clean:
-	rm -rf bin
+	rm -rf bin web/aerodisk.wasm web/wasm_exec.js

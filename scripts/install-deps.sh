@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
 # Installs the real tools the tests compare against, when they are missing:
-# Debian's qemu-utils (qemu-img, qemu-io) and xorriso (real ISO fixtures).
+# Debian's qemu-utils (qemu-img, qemu-io), xorriso (real ISO fixtures) and
+# chromium (the browser tests drive /usr/bin/chromium; never a downloaded one).
 # As root it uses apt-get; otherwise it names the packages and fails.
 set -euo pipefail
 
 need=()
-for pair in qemu-img:qemu-utils qemu-io:qemu-utils xorriso:xorriso "$@"; do
+for pair in qemu-img:qemu-utils qemu-io:qemu-utils xorriso:xorriso chromium:chromium "$@"; do
   cmd=${pair%%:*} pkg=${pair##*:}
+  if [ "$cmd" = chromium ]; then
+    [ -x /usr/bin/chromium ] || need+=("$pkg") # the tests run exactly this one
+    continue
+  fi
   command -v "$cmd" >/dev/null 2>&1 || need+=("$pkg")
 done
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -1,0 +1,141 @@
+// Helpers for the browser tests and benchmarks (internal/browsertest,
+// cmd/bench-browser). Plain JS with no dependency on the code under test:
+// its own CRC32 (slicing-by-8), stream readers, OPFS inspection.
+
+const T = (() => {
+  const t = new Uint32Array(8 * 256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  for (let n = 0; n < 256; n++) {
+    for (let k = 1; k < 8; k++) t[k * 256 + n] = (t[(k - 1) * 256 + n] >>> 8) ^ t[t[(k - 1) * 256 + n] & 0xff];
+  }
+  return t;
+})();
+
+// crc32Update extends a raw (unconditioned) CRC register over bytes.
+function crc32Update(c, b) {
+  let i = 0;
+  const n = b.length;
+  for (; i + 8 <= n; i += 8) {
+    const a = (c ^ (b[i] | (b[i + 1] << 8) | (b[i + 2] << 16) | (b[i + 3] << 24))) >>> 0;
+    c = T[7 * 256 + (a & 0xff)] ^ T[6 * 256 + ((a >>> 8) & 0xff)] ^ T[5 * 256 + ((a >>> 16) & 0xff)] ^ T[4 * 256 + (a >>> 24)] ^
+      T[3 * 256 + b[i + 4]] ^ T[2 * 256 + b[i + 5]] ^ T[256 + b[i + 6]] ^ T[b[i + 7]];
+  }
+  for (; i < n; i++) c = T[(c ^ b[i]) & 0xff] ^ (c >>> 8);
+  return c >>> 0;
+}
+
+export function hex(v) { return (v >>> 0).toString(16).padStart(8, "0"); }
+
+// crc32 of a Uint8Array, as 8 lowercase hex digits.
+export function crc32(bytes) { return hex(~crc32Update(0xffffffff, bytes)); }
+
+// crc32Stream reads a ReadableStream<Uint8Array> to the end:
+// { crc32: hex, bytes: total length, chunks }.
+export async function crc32Stream(stream) {
+  let c = 0xffffffff, bytes = 0, chunks = 0;
+  const r = stream.getReader();
+  for (;;) {
+    const { done, value } = await r.read();
+    if (done) break;
+    c = crc32Update(c, value);
+    bytes += value.length;
+    chunks++;
+  }
+  return { crc32: hex(~c), bytes, chunks };
+}
+
+// streamBytes reads a (small) stream into one Uint8Array.
+export async function streamBytes(stream) {
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+// gunzip returns the decompressed stream (DecompressionStream, the browser's own).
+export function gunzip(stream) { return stream.pipeThrough(new DecompressionStream("gzip")); }
+
+// fixture fetches /__fixtures__/<path> into a File named after it (or name).
+export async function fixture(path, name) {
+  const r = await fetch("/__fixtures__/" + path);
+  if (!r.ok) throw new Error(`fixture ${path}: HTTP ${r.status}`);
+  const blob = await r.blob();
+  return new File([blob], name ?? path.split("/").pop());
+}
+
+// inputFile returns the File that the harness put in <input type=file>.
+export function inputFile(selector = "#file") {
+  const f = document.querySelector(selector).files[0];
+  if (!f) throw new Error(`no file in ${selector}`);
+  return f;
+}
+
+// opfsDir walks "a/b" from the OPFS root (null when absent and !create).
+export async function opfsDir(path, create = false) {
+  let d = await navigator.storage.getDirectory();
+  for (const part of path.split("/").filter(Boolean)) {
+    try {
+      d = await d.getDirectoryHandle(part, { create });
+    } catch (e) {
+      if (e.name === "NotFoundError") return null;
+      throw e;
+    }
+  }
+  return d;
+}
+
+// opfsList lists a directory's entries: [{ name, kind, size }] sorted by name.
+export async function opfsList(path = "aero/disks") {
+  const d = await opfsDir(path);
+  if (!d) return [];
+  const out = [];
+  for await (const [name, h] of d.entries()) {
+    out.push({ name, kind: h.kind, size: h.kind === "file" ? (await h.getFile()).size : 0 });
+  }
+  return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+}
+
+// opfsWrite writes bytes (Uint8Array or string) to path/name, making directories.
+export async function opfsWrite(path, name, bytes) {
+  const d = await opfsDir(path, true);
+  const f = await d.getFileHandle(name, { create: true });
+  const w = await f.createWritable();
+  await w.write(bytes);
+  await w.close();
+}
+
+// opfsRead reads path/name as text (null when absent).
+export async function opfsRead(path, name) {
+  const d = await opfsDir(path);
+  if (!d) return null;
+  try {
+    return await (await d.getFileHandle(name)).getFile().then((f) => f.text());
+  } catch (e) {
+    if (e.name === "NotFoundError") return null;
+    throw e;
+  }
+}
+
+// open opens the DiskManager into globalThis.dm and returns it.
+export async function open(opts = { backend: "opfs" }) {
+  const { DiskManager } = await import("/web/disk_manager.js");
+  globalThis.dm = await DiskManager.open(opts);
+  return globalThis.dm;
+}
+
+// progress returns { onProgress, calls }: a recorder for onProgress.
+export function progress() {
+  const calls = [];
+  return { calls, onProgress: (p) => calls.push({ ...p, t: performance.now() }) };
+}
+
+// errorOf runs fn and returns the rejection's { name, message } (or null).
+export async function errorOf(fn) {
+  try {
+    await fn();
+    return null;
+  } catch (e) {
+    return { name: String(e && e.name), message: String(e && e.message) };
+  }
+}
