@@ -5,6 +5,7 @@ go 1.25
 require (
 	github.com/chromedp/cdproto v0.159.0
 	github.com/chromedp/chromedp v0.23.0
+	github.com/hack-pad/safejs v0.1.1
 	github.com/klauspost/compress v1.20.3
 )
 

@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 
 	"aerodisk/internal/catalog"
@@ -30,12 +29,12 @@ const (
 
 // Store is a directory backend. Quota, when set, makes Estimate report it
 // and writes beyond it fail with manager.ErrQuota, as a browser would.
+// Handles hold flock(2) locks, so exclusivity holds across Store values and
+// processes (the native stand-in for tabs): writable handles are exclusive,
+// read-only ones shared.
 type Store struct {
 	dir   string
 	Quota int64
-
-	mu   sync.Mutex
-	open map[string]int // open handles per file; -1 while held writable
 }
 
 // New returns a Store over dir, creating it if needed.
@@ -43,7 +42,7 @@ func New(dir string) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, err
 	}
-	return &Store{dir: dir, open: map[string]int{}}, nil
+	return &Store{dir: dir}, nil
 }
 
 // Name reports "opfs": the directory stands in for the OPFS layout.
@@ -59,30 +58,19 @@ func (s *Store) path(name string) (string, error) {
 	return filepath.Join(s.dir, name), nil
 }
 
-// acquire registers a handle: writable handles are exclusive.
-func (s *Store) acquire(name string, writable bool) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	n := s.open[name]
-	if n < 0 || (writable && n > 0) {
-		return fmt.Errorf("%w: %s", manager.ErrInUse, name)
-	}
+// lock takes the handle's lock without waiting: held elsewhere is ErrInUse.
+func lock(f *os.File, name string, writable bool) error {
+	how := syscall.LOCK_SH
 	if writable {
-		s.open[name] = -1
-	} else {
-		s.open[name] = n + 1
+		how = syscall.LOCK_EX
+	}
+	if err := syscall.Flock(int(f.Fd()), how|syscall.LOCK_NB); err != nil {
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return fmt.Errorf("%w: %s", manager.ErrInUse, name)
+		}
+		return err
 	}
 	return nil
-}
-
-func (s *Store) release(name string, writable bool) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if writable || s.open[name] <= 1 {
-		delete(s.open, name)
-	} else {
-		s.open[name]--
-	}
 }
 
 func (s *Store) Create(name string) (manager.File, error) {
@@ -90,12 +78,12 @@ func (s *Store) Create(name string) (manager.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.acquire(name, true); err != nil {
-		return nil, err
-	}
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 	if err != nil {
-		s.release(name, true)
+		return nil, err
+	}
+	if err := lock(f, name, true); err != nil {
+		f.Close()
 		return nil, err
 	}
 	return &file{File: storage.File{File: f}, s: s, name: name, writable: true}, nil
@@ -106,16 +94,16 @@ func (s *Store) Open(name string, writable bool) (manager.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := s.acquire(name, writable); err != nil {
-		return nil, err
-	}
 	flag := os.O_RDONLY
 	if writable {
 		flag = os.O_RDWR
 	}
 	f, err := os.OpenFile(p, flag, 0)
 	if err != nil {
-		s.release(name, writable)
+		return nil, err
+	}
+	if err := lock(f, name, writable); err != nil {
+		f.Close()
 		return nil, err
 	}
 	return &file{File: storage.File{File: f}, s: s, name: name, writable: writable}, nil
@@ -126,14 +114,18 @@ func (s *Store) Remove(name string) error {
 	if err != nil {
 		return err
 	}
-	if err := s.acquire(name, true); err != nil {
+	f, err := os.Open(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
 		return err
 	}
-	defer s.release(name, true)
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	defer f.Close()
+	if err := lock(f, name, true); err != nil {
 		return err
 	}
-	return nil
+	return os.Remove(p)
 }
 
 func (s *Store) Files() ([]string, error) {
@@ -251,6 +243,5 @@ func (f *file) Close() error {
 		return nil
 	}
 	f.closed = true
-	f.s.release(f.name, f.writable)
-	return f.File.Close()
+	return f.File.Close() // closing the descriptor releases its lock
 }

@@ -60,4 +60,6 @@ var (
 	ErrInUse = errors.New("disk is in use")
 	// ErrQuota: not enough storage space.
 	ErrQuota = errors.New("not enough storage space")
+	// ErrUnsupportedBackend: the requested storage backend is not available here.
+	ErrUnsupportedBackend = errors.New("storage backend not available")
 )

@@ -43,7 +43,7 @@ func ErrorName(err error) string {
 		return NameInvalid
 	case errors.Is(err, diskerr.ErrCorrupt):
 		return NameCorrupt
-	case errors.Is(err, diskerr.ErrUnsupported), errors.Is(err, diskerr.ErrUnknownFormat):
+	case errors.Is(err, diskerr.ErrUnsupported), errors.Is(err, diskerr.ErrUnknownFormat), errors.Is(err, ErrUnsupportedBackend):
 		return NameUnsupported
 	}
 	return NameInternal

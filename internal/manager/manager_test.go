@@ -417,7 +417,9 @@ func TestSweepOrphans(t *testing.T) {
 	}
 	newManager(t, dir) // start-up sweeps
 	got := fmt.Sprint(files(t, st))
-	if got != fmt.Sprint([]string{"1111-importing-now.img", d.FileName}) {
+	want := []string{"1111-importing-now.img", d.FileName}
+	sort.Strings(want)
+	if got != fmt.Sprint(want) {
 		t.Fatalf("after sweep: %s", got)
 	}
 	busy.Close()

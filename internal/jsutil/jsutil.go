@@ -1,0 +1,173 @@
+//go:build js && wasm
+
+// Package jsutil is the small layer between Go and the worker's JavaScript:
+// awaiting promises, calling the worker's I/O helpers (self.aerodiskIO in
+// web/disk_worker.js), and turning DOMExceptions into Go errors that keep
+// their name. Every call goes through safejs, so a JS failure is an error,
+// never a panic.
+package jsutil
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"github.com/hack-pad/safejs"
+)
+
+// DOMError is a JavaScript exception, with its name (QuotaExceededError,
+// NotFoundError, NoModificationAllowedError, ...).
+type DOMError struct {
+	Name, Message string
+}
+
+func (e *DOMError) Error() string { return e.Name + ": " + e.Message }
+
+// IsDOM reports whether err is a DOMError with one of the names.
+func IsDOM(err error, names ...string) bool {
+	var d *DOMError
+	if !errors.As(err, &d) {
+		return false
+	}
+	for _, n := range names {
+		if d.Name == n {
+			return true
+		}
+	}
+	return false
+}
+
+var io safejs.Value
+
+// IO returns self.aerodiskIO, the worker's helper object.
+func IO() (safejs.Value, error) {
+	if io.IsUndefined() || io.IsNull() || io.Type() == safejs.TypeUndefined {
+		v, err := safejs.Global().Get("aerodiskIO")
+		if err != nil {
+			return v, err
+		}
+		if v.IsUndefined() {
+			return v, errors.New("self.aerodiskIO is missing: the worker script did not set it up")
+		}
+		io = v
+	}
+	return io, nil
+}
+
+// Call calls aerodiskIO[fn]. Helpers return {e: {name, message}} instead of
+// throwing, so exceptions arrive here with their names.
+func Call(fn string, args ...any) (safejs.Value, error) {
+	h, err := IO()
+	if err != nil {
+		return safejs.Undefined(), err
+	}
+	v, err := h.Call(fn, args...)
+	if err != nil {
+		return v, fmt.Errorf("aerodiskIO.%s: %w", fn, err)
+	}
+	return unwrap(v)
+}
+
+// unwrap turns a helper's {e: ...} result into a *DOMError.
+func unwrap(v safejs.Value) (safejs.Value, error) {
+	if v.Type() != safejs.TypeObject || v.IsNull() {
+		return v, nil
+	}
+	e, err := v.Get("e")
+	if err != nil || e.IsUndefined() {
+		return v, nil
+	}
+	name, _ := Str(e, "name")
+	msg, _ := Str(e, "message")
+	return safejs.Undefined(), &DOMError{Name: name, Message: msg}
+}
+
+// Await waits for a promise. The helpers settle their promises as
+// {v: value} or {e: {name, message}} (aerodiskIO.settle), so rejections
+// keep their names. It must not be called from inside a js.Func callback.
+func Await(p safejs.Value) (safejs.Value, error) {
+	settled, err := Call("settle", p)
+	if err != nil {
+		return settled, err
+	}
+	type result struct {
+		v   safejs.Value
+		err error
+	}
+	ch := make(chan result, 1)
+	then, err := safejs.FuncOf(func(this safejs.Value, args []safejs.Value) any {
+		var r safejs.Value
+		if len(args) > 0 {
+			r = args[0]
+		}
+		if _, derr := unwrap(r); derr != nil {
+			ch <- result{err: derr}
+			return nil
+		}
+		v, _ := r.Get("v")
+		ch <- result{v: v}
+		return nil
+	})
+	if err != nil {
+		return safejs.Undefined(), err
+	}
+	defer then.Release()
+	if _, err := settled.Call("then", then); err != nil {
+		return safejs.Undefined(), err
+	}
+	r := <-ch
+	return r.v, r.err
+}
+
+// CallAwait calls an async helper and awaits its promise.
+func CallAwait(fn string, args ...any) (safejs.Value, error) {
+	h, err := IO()
+	if err != nil {
+		return safejs.Undefined(), err
+	}
+	p, err := h.Call(fn, args...)
+	if err != nil {
+		return p, fmt.Errorf("aerodiskIO.%s: %w", fn, err)
+	}
+	return Await(p)
+}
+
+// Addr is the address of b's first byte in wasm linear memory, which is what
+// the helpers view with new Uint8Array(memory.buffer, addr, len). The view is
+// made inside each JS call because memory growth detaches old buffers. Go's
+// heap does not move, so the address stays valid while b is alive: callers
+// keep b alive across the call (it is an argument they still use).
+func Addr(b []byte) int {
+	if len(b) == 0 {
+		return 0
+	}
+	return int(uintptr(unsafe.Pointer(&b[0])))
+}
+
+// Str reads a string property ("" when absent).
+func Str(v safejs.Value, prop string) (string, error) {
+	p, err := v.Get(prop)
+	if err != nil || p.IsUndefined() || p.IsNull() {
+		return "", err
+	}
+	return p.String()
+}
+
+// Int reads an integer property (0 when absent).
+func Int(v safejs.Value, prop string) (int64, error) {
+	p, err := v.Get(prop)
+	if err != nil || p.IsUndefined() || p.IsNull() {
+		return 0, err
+	}
+	f, err := p.Float()
+	return int64(f), err
+}
+
+// Bool reads a boolean property (false when absent).
+func Bool(v safejs.Value, prop string) (bool, error) {
+	p, err := v.Get(prop)
+	if err != nil || p.IsUndefined() || p.IsNull() {
+		return false, err
+	}
+	return p.Bool()
+}

@@ -1,0 +1,110 @@
+//go:build js && wasm
+
+// Package opfs binds the browser's Origin Private File System to Go: files
+// as storage.Storage over FileSystemSyncAccessHandle (reads and writes go
+// straight between wasm memory and the handle, no copies), the aero/disks
+// directory, and a manager.Backend over them. Only a dedicated worker has
+// sync access handles. There is no disk logic here.
+package opfs
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/hack-pad/safejs"
+
+	"aerodisk/internal/jsutil"
+	"aerodisk/internal/manager"
+)
+
+// File is an open sync access handle.
+type File struct {
+	name     string
+	h        safejs.Value
+	writable bool
+	closed   bool
+}
+
+// ioChunk bounds one read or write call; large requests are split so one
+// call never needs a huge view.
+const ioChunk = 16 << 20
+
+func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	done := 0
+	for done < len(p) {
+		q := p[done:min(len(p), done+ioChunk)]
+		v, err := jsutil.Call("read", f.h, jsutil.Addr(q), len(q), off+int64(done))
+		if err != nil {
+			return done, f.err("read", err)
+		}
+		n, err := v.Int()
+		if err != nil {
+			return done, err
+		}
+		done += n
+		if n < len(q) {
+			return done, io.EOF
+		}
+	}
+	return done, nil
+}
+
+func (f *File) WriteAt(p []byte, off int64) (int, error) {
+	done := 0
+	for done < len(p) {
+		q := p[done:min(len(p), done+ioChunk)]
+		v, err := jsutil.Call("write", f.h, jsutil.Addr(q), len(q), off+int64(done))
+		if err != nil {
+			return done, f.err("write", err)
+		}
+		n, err := v.Int()
+		if err != nil {
+			return done, err
+		}
+		done += n
+		if n < len(q) {
+			// Chromium reports a full disk or quota as a short write.
+			return done, fmt.Errorf("%w: %s: wrote %d of %d bytes", manager.ErrQuota, f.name, n, len(q))
+		}
+	}
+	return done, nil
+}
+
+func (f *File) Truncate(size int64) error {
+	_, err := jsutil.Call("truncate", f.h, size)
+	return f.err("truncate", err)
+}
+
+func (f *File) Size() (int64, error) {
+	v, err := jsutil.Call("getSize", f.h)
+	if err != nil {
+		return 0, f.err("getSize", err)
+	}
+	n, err := v.Float()
+	return int64(n), err
+}
+
+func (f *File) Flush() error {
+	_, err := jsutil.Call("flush", f.h)
+	return f.err("flush", err)
+}
+
+func (f *File) Close() error {
+	if f.closed {
+		return nil
+	}
+	f.closed = true
+	_, err := jsutil.Call("close", f.h)
+	return f.err("close", err)
+}
+
+// err maps DOMExceptions to the manager's errors.
+func (f *File) err(op string, err error) error {
+	if err == nil {
+		return nil
+	}
+	if jsutil.IsDOM(err, "QuotaExceededError") {
+		return fmt.Errorf("%w: %s %s: %v", manager.ErrQuota, op, f.name, err)
+	}
+	return fmt.Errorf("%s %s: %w", op, f.name, err)
+}

@@ -1,0 +1,249 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+
+	"github.com/hack-pad/safejs"
+
+	"aerodisk/internal/catalog"
+	"aerodisk/internal/jsutil"
+	"aerodisk/internal/manager"
+	"aerodisk/internal/opfs"
+)
+
+// diskManager is the open manager and what it runs on.
+type diskManager struct {
+	m       *manager.Manager
+	backend *opfs.Backend
+}
+
+func (w *worker) dispatch(r *request) (any, error) {
+	if r.op == "open" {
+		return w.open(r)
+	}
+	if r.op == "debugStats" {
+		v, _ := jsutil.Call("memoryBytes")
+		n, _ := v.Float()
+		// wasm memory only grows, so its size now is its peak.
+		return map[string]any{"wasmMemoryBytes": int64(n), "peakWasmMemoryBytes": int64(n)}, nil
+	}
+	w.mu.Lock()
+	dm := w.dm
+	w.mu.Unlock()
+	if dm == nil {
+		return nil, fmt.Errorf("%w: the disk manager is not open", catalog.ErrInvalid)
+	}
+	m, a := dm.m, r.args
+	str := func(k string) string { s, _ := jsutil.Str(a, k); return s }
+	switch r.op {
+	case "listDisks":
+		return m.List()
+	case "getDisk":
+		return m.Get(str("id"))
+	case "createBlankDisk":
+		size, _ := jsutil.Int(a, "sizeBytes")
+		return m.CreateBlank(r.ctx, manager.BlankOptions{Name: str("name"), SizeBytes: size, Kind: str("kind")})
+	case "importDisk":
+		file, err := a.Get("file")
+		if err != nil {
+			return nil, err
+		}
+		in, err := newFileInput(file)
+		if err != nil {
+			return nil, err
+		}
+		conv, _ := jsutil.Bool(a, "convert")
+		return m.Import(r.ctx, in, manager.ImportOptions{Name: str("name"), Kind: str("kind"), Convert: conv, Progress: progressPoster(r.id)})
+	case "exportDisk":
+		gz, _ := jsutil.Bool(a, "gzip")
+		cw := &chunkWriter{r: r}
+		bw := bufio.NewWriterSize(cw, chunkSize)
+		if err := m.Export(r.ctx, str("id"), manager.ExportOptions{Gzip: gz, Progress: progressPoster(r.id)}, bw); err != nil {
+			return nil, err
+		}
+		return nil, bw.Flush()
+	case "exportToTemp":
+		return dm.exportToTemp(r)
+	case "verifyDisk":
+		return m.Verify(r.ctx, str("id"), progressPoster(r.id))
+	case "renameDisk":
+		return m.Rename(str("id"), str("name"))
+	case "deleteDisk":
+		return nil, m.Delete(str("id"))
+	case "getMounts":
+		return m.Mounts()
+	case "setMounts":
+		var mounts catalog.Mounts
+		for _, k := range []struct {
+			key string
+			dst **string
+		}{{"hddId", &mounts.HddID}, {"cdId", &mounts.CdID}} {
+			if s := str(k.key); s != "" {
+				*k.dst = &s
+			}
+		}
+		return m.SetMounts(mounts)
+	}
+	return nil, fmt.Errorf("%w: unknown operation %q", catalog.ErrInvalid, r.op)
+}
+
+// open chooses the backend ("auto" prefers OPFS) and starts the manager,
+// which sweeps files a killed tab left behind.
+func (w *worker) open(r *request) (any, error) {
+	want, _ := jsutil.Str(r.args, "backend")
+	switch want {
+	case "", "auto", "opfs":
+		if !opfs.Supported() {
+			if want == "opfs" {
+				return nil, fmt.Errorf("%w: this browser has no OPFS sync access handles", manager.ErrUnsupportedBackend)
+			}
+			return nil, fmt.Errorf("%w: this browser has no OPFS sync access handles, and the IndexedDB backend is not available yet", manager.ErrUnsupportedBackend)
+		}
+	case "idb":
+		return nil, fmt.Errorf("%w: the IndexedDB backend is not available yet", manager.ErrUnsupportedBackend)
+	default:
+		return nil, fmt.Errorf("%w: backend must be \"auto\", \"opfs\" or \"idb\", not %q", catalog.ErrInvalid, want)
+	}
+	b, err := opfs.Open()
+	if err != nil {
+		return nil, err
+	}
+	m, err := manager.New(b)
+	if err != nil {
+		return nil, err
+	}
+	if d, err := b.ExportDir(); err == nil {
+		d.Clear() // temporary exports from earlier sessions
+	}
+	w.mu.Lock()
+	w.dm = &diskManager{m: m, backend: b}
+	w.mu.Unlock()
+	return map[string]string{"backend": b.Name()}, nil
+}
+
+// exportToTemp writes an export into aero/exports/<name> for the page to
+// download when showSaveFilePicker is missing.
+func (dm *diskManager) exportToTemp(r *request) (any, error) {
+	name, _ := jsutil.Str(r.args, "fileName")
+	id, _ := jsutil.Str(r.args, "id")
+	gz, _ := jsutil.Bool(r.args, "gzip")
+	dir, err := dm.backend.ExportDir()
+	if err != nil {
+		return nil, err
+	}
+	tmp := fmt.Sprintf("export-%d-%s", r.id, sanitize(name))
+	f, err := dir.Create(tmp)
+	if err != nil {
+		return nil, err
+	}
+	sw := &seqWriter{w: f}
+	bw := bufio.NewWriterSize(sw, chunkSize)
+	err = dm.m.Export(r.ctx, id, manager.ExportOptions{Gzip: gz, Progress: progressPoster(r.id)}, bw)
+	if err == nil {
+		err = bw.Flush()
+	}
+	if err == nil {
+		err = f.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		dir.Remove(tmp)
+		return nil, err
+	}
+	return map[string]string{"tempName": tmp}, nil
+}
+
+func sanitize(s string) string {
+	out := []rune{}
+	for _, c := range s {
+		if c == '/' || c == '\\' || c < 0x20 {
+			c = '_'
+		}
+		out = append(out, c)
+	}
+	if len(out) == 0 {
+		return "disk.img"
+	}
+	return string(out)
+}
+
+// seqWriter writes sequentially through an io.WriterAt.
+type seqWriter struct {
+	w   io.WriterAt
+	off int64
+}
+
+func (s *seqWriter) Write(p []byte) (int, error) {
+	n, err := s.w.WriteAt(p, s.off)
+	s.off += int64(n)
+	return n, err
+}
+
+// chunkSize is the size of export messages: big enough to amortise
+// postMessage, small enough to keep the page's memory flat.
+const chunkSize = 1 << 20
+
+// chunkWriter posts export data to the page, one chunk per credit.
+type chunkWriter struct{ r *request }
+
+func (c *chunkWriter) Write(p []byte) (int, error) {
+	for done := 0; done < len(p); {
+		select {
+		case <-c.r.credits:
+		case <-c.r.ctx.Done():
+			return done, c.r.ctx.Err()
+		}
+		n := min(len(p)-done, 4*chunkSize)
+		q := p[done : done+n]
+		if _, err := jsutil.Call("postChunk", c.r.id, jsutil.Addr(q), len(q)); err != nil {
+			return done, err
+		}
+		done += n
+	}
+	return len(p), nil
+}
+
+// progressPoster posts progress messages for request id.
+func progressPoster(id int) func(manager.Progress) {
+	return func(p manager.Progress) {
+		msg, err := safejs.ValueOf(map[string]any{
+			"id": id,
+			"progress": map[string]any{
+				"phase": p.Phase, "processedBytes": float64(p.ProcessedBytes),
+				"totalBytes": float64(p.TotalBytes), "bytesPerSecond": p.BytesPerSecond,
+			},
+		})
+		if err == nil {
+			jsutil.Call("post", msg)
+		}
+	}
+}
+
+// reply posts a request's result or error.
+func reply(id int, result any, err error) {
+	var msg map[string]any
+	if err != nil {
+		msg = map[string]any{"id": id, "ok": false, "error": map[string]any{
+			"name": manager.ErrorName(err), "message": manager.ErrorMessage(err),
+		}}
+	} else {
+		b, jerr := json.Marshal(result)
+		if jerr != nil {
+			msg = map[string]any{"id": id, "ok": false, "error": map[string]any{"name": "Error", "message": jerr.Error()}}
+		} else {
+			msg = map[string]any{"id": id, "ok": true, "json": string(b)}
+		}
+	}
+	v, verr := safejs.ValueOf(msg)
+	if verr != nil {
+		return
+	}
+	jsutil.Call("post", v)
+}

@@ -1,0 +1,246 @@
+// aerodisk DiskManager: the main-thread API. It starts the disk worker
+// (Go compiled to WebAssembly) and turns calls into worker requests; all
+// disk logic runs in the worker. See disk_manager.d.ts for the types.
+
+const ERROR_NAMES = new Set([
+  "AbortError", "QuotaExceededError", "NotFoundError", "InUseError",
+  "UnsupportedFormatError", "CorruptImageError", "InvalidArgumentError",
+]);
+
+function makeError(e) {
+  const err = new Error(e && e.message ? e.message : "The disk worker failed.");
+  err.name = e && e.name ? e.name : "Error";
+  return err;
+}
+
+function abortError() {
+  const err = new Error("The operation was cancelled.");
+  err.name = "AbortError";
+  return err;
+}
+
+function invalid(message) {
+  const err = new Error(message);
+  err.name = "InvalidArgumentError";
+  return err;
+}
+
+export class DiskManager {
+  /** @private */
+  constructor(worker, readyMs) {
+    this._worker = worker;
+    this._nextId = 1;
+    this._calls = new Map(); // id → {resolve, reject, onProgress, onChunk}
+    this._readyMs = readyMs;
+    this.backend = null;
+    worker.onmessage = (e) => this._onMessage(e.data);
+    worker.onerror = (e) => this._failAll({ name: "Error", message: e.message || "The disk worker crashed." });
+  }
+
+  /**
+   * Starts the worker and opens the storage backend.
+   * @param {{backend?: "auto"|"opfs"|"idb"}} [options]
+   */
+  static async open(options = {}) {
+    const started = performance.now();
+    const worker = new Worker(new URL("./disk_worker.js", import.meta.url), { name: "aerodisk" });
+    await new Promise((resolve, reject) => {
+      worker.onmessage = (e) => {
+        if (e.data && e.data.ready) resolve();
+        else if (e.data && e.data.fatal) reject(makeError(e.data.fatal));
+      };
+      worker.onerror = (e) => reject(makeError({ name: "Error", message: e.message || "The disk worker failed to start." }));
+    });
+    const dm = new DiskManager(worker, performance.now() - started);
+    try {
+      const r = await dm._call("open", { backend: options.backend || "auto" });
+      dm.backend = r.backend;
+    } catch (e) {
+      worker.terminate();
+      throw e;
+    }
+    return dm;
+  }
+
+  /** @private */
+  _onMessage(msg) {
+    const call = this._calls.get(msg.id);
+    if (!call) return;
+    if (msg.progress) {
+      if (call.onProgress) {
+        try { call.onProgress(msg.progress); } catch (e) { console.error(e); }
+      }
+      return;
+    }
+    if (msg.chunk) {
+      if (call.onChunk) call.onChunk(new Uint8Array(msg.chunk));
+      return;
+    }
+    this._calls.delete(msg.id);
+    if (call.cleanup) call.cleanup();
+    if (msg.ok) call.resolve(msg.json === undefined || msg.json === "" ? undefined : JSON.parse(msg.json));
+    else call.reject(makeError(msg.error));
+  }
+
+  /** @private */
+  _failAll(error) {
+    for (const [id, call] of this._calls) {
+      this._calls.delete(id);
+      if (call.cleanup) call.cleanup();
+      call.reject(makeError(error));
+    }
+  }
+
+  /** @private */
+  _call(op, args = {}, { signal, onProgress, onChunk, transfer } = {}) {
+    if (!this._worker) return Promise.reject(invalid("The disk manager is closed."));
+    if (signal && signal.aborted) return Promise.reject(abortError());
+    const id = this._nextId++;
+    return new Promise((resolve, reject) => {
+      const call = { resolve, reject, onProgress: throttle(onProgress), onChunk };
+      if (signal) {
+        const onAbort = () => this._worker && this._worker.postMessage({ op: "abort", target: id });
+        signal.addEventListener("abort", onAbort, { once: true });
+        call.cleanup = () => signal.removeEventListener("abort", onAbort);
+      }
+      this._calls.set(id, call);
+      this._worker.postMessage({ id, op, args }, transfer || []);
+      call.id = id;
+    });
+  }
+
+  /** @returns {Promise<DiskMeta[]>} newest lastUsedAtMs first */
+  listDisks() { return this._call("listDisks"); }
+  getDisk(id) { return this._call("getDisk", { id }); }
+
+  createBlankDisk({ name, sizeBytes, kind } = {}) {
+    if (!Number.isSafeInteger(sizeBytes)) return Promise.reject(invalid("sizeBytes must be a whole number of bytes."));
+    return this._call("createBlankDisk", { name, sizeBytes, kind });
+  }
+
+  /** Stores the file as it is. */
+  importDisk(file, { name, kind, onProgress, signal } = {}) {
+    if (!(file instanceof Blob)) return Promise.reject(invalid("importDisk needs a File."));
+    return this._call("importDisk", { file, name, kind, convert: false }, { signal, onProgress });
+  }
+
+  /** Converts the file into AEROSPAR (ISO images stay ISO). */
+  importDiskConverted(file, { name, kind, onProgress, signal } = {}) {
+    if (!(file instanceof Blob)) return Promise.reject(invalid("importDiskConverted needs a File."));
+    return this._call("importDisk", { file, name, kind, convert: true }, { signal, onProgress });
+  }
+
+  /**
+   * The disk's logical content (or a gzip of it) as a stream. The worker
+   * produces one chunk per chunk the stream's reader asks for, so memory
+   * stays flat whatever the disk size.
+   * @returns {Promise<ReadableStream<Uint8Array>>}
+   */
+  async exportDisk(id, { gzip = false, onProgress, signal } = {}) {
+    await this.getDisk(id); // reject NotFoundError before a stream exists
+    let controller;
+    let wanted = null; // resolves a pending pull when a chunk arrives
+    let requestId;
+    const done = this._call("exportDisk", { id, gzip }, {
+      signal,
+      onProgress,
+      onChunk: (chunk) => {
+        controller.enqueue(chunk);
+        if (wanted) { const w = wanted; wanted = null; w(); }
+      },
+    });
+    requestId = this._nextId - 1;
+    const worker = this._worker;
+    return new ReadableStream({
+      start(c) {
+        controller = c;
+        done.then(() => { c.close(); if (wanted) wanted(); }, (e) => { c.error(e); if (wanted) wanted(); });
+      },
+      pull() {
+        worker.postMessage({ op: "pull", target: requestId });
+        return new Promise((resolve) => { wanted = resolve; });
+      },
+      cancel() {
+        worker.postMessage({ op: "abort", target: requestId });
+        done.catch(() => {});
+      },
+    }, { highWaterMark: 2 });
+  }
+
+  /**
+   * Saves an export to a file the user chooses (showSaveFilePicker) or, where
+   * that is missing, downloads it through a temporary OPFS file.
+   */
+  async exportDiskToFile(id, { gzip = false, fileName, onProgress, signal } = {}) {
+    const disk = await this.getDisk(id);
+    const name = fileName || `${disk.name}.img${gzip ? ".gz" : ""}`;
+    if (typeof self.showSaveFilePicker === "function") {
+      const handle = await self.showSaveFilePicker({ suggestedName: name });
+      const writable = await handle.createWritable();
+      const stream = await this.exportDisk(id, { gzip, onProgress, signal });
+      await stream.pipeTo(writable, { signal });
+      return;
+    }
+    const r = await this._call("exportToTemp", { id, gzip, fileName: name }, { signal, onProgress });
+    const root = await navigator.storage.getDirectory();
+    const dir = await (await root.getDirectoryHandle("aero")).getDirectoryHandle("exports");
+    const file = await (await dir.getFileHandle(r.tempName)).getFile();
+    const url = URL.createObjectURL(file);
+    const a = document.createElement("a");
+    a.href = url;
+    a.download = name;
+    a.style.display = "none";
+    document.body.appendChild(a);
+    a.click();
+    a.remove();
+    // The download reads the file after this returns; the file and URL are
+    // released when the manager closes or the next one opens.
+    (this._tempUrls ||= []).push(url);
+  }
+
+  verifyDisk(id, { onProgress, signal } = {}) { return this._call("verifyDisk", { id }, { signal, onProgress }); }
+  renameDisk(id, name) { return this._call("renameDisk", { id, name }); }
+  deleteDisk(id) { return this._call("deleteDisk", { id }); }
+  getMounts() { return this._call("getMounts"); }
+  setMounts({ hddId = null, cdId = null } = {}) { return this._call("setMounts", { hddId, cdId }); }
+
+  async storageInfo() {
+    const { usage = 0, quota = 0 } = await navigator.storage.estimate();
+    const persisted = navigator.storage.persisted ? await navigator.storage.persisted() : false;
+    return { usage, quota, persisted };
+  }
+
+  async requestPersistence() {
+    return navigator.storage.persist ? navigator.storage.persist() : false;
+  }
+
+  /** Debug figures for tests and benchmarks. */
+  async _debugStats() {
+    const s = await this._call("debugStats");
+    return { ...s, workerReadyMs: this._readyMs };
+  }
+
+  close() {
+    for (const url of this._tempUrls || []) URL.revokeObjectURL(url);
+    if (this._worker) {
+      this._failAll({ name: "AbortError", message: "The disk manager was closed." });
+      this._worker.terminate();
+      this._worker = null;
+    }
+  }
+}
+
+// throttle passes progress on at most ~10 times a second (always the last).
+function throttle(fn) {
+  if (!fn) return null;
+  let last = 0;
+  return (p) => {
+    const now = performance.now();
+    if (now - last >= 100 || p.processedBytes >= p.totalBytes) {
+      last = now;
+      fn(p);
+    }
+  };
+}
+
+export { ERROR_NAMES };

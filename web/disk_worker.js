@@ -1,0 +1,137 @@
+// aerodisk's Web Worker: loads the Go WebAssembly module and gives it the
+// few browser primitives it needs (self.aerodiskIO). All disk logic lives in
+// Go; these helpers only move bytes between the browser's objects and wasm
+// memory, and report exceptions as values ({e: {name, message}}) so Go sees
+// their names.
+"use strict";
+importScripts("./wasm_exec.js");
+
+let memory = null; // the Go instance's WebAssembly.Memory
+const pending = []; // messages that arrive before Go is ready
+
+// A view over Go memory, made per call: memory growth detaches old buffers.
+const view = (addr, len) => new Uint8Array(memory.buffer, addr, len);
+const err = (e) => ({ e: { name: (e && e.name) || "Error", message: String((e && e.message) || e) } });
+const guard = (fn) => (...args) => { try { return fn(...args); } catch (e) { return err(e); } };
+
+let disksDirPromise = null;
+async function subdir(...names) {
+  let dir = await navigator.storage.getDirectory();
+  for (const n of names) dir = await dir.getDirectoryHandle(n, { create: true });
+  return dir;
+}
+
+self.aerodiskIO = {
+  // Promises settle as {v} or {e} so Go keeps rejection names.
+  settle: (p) => Promise.resolve(p).then((v) => ({ v }), err),
+
+  // Sync access handle I/O straight from/to Go memory.
+  read: guard((h, addr, len, at) => h.read(view(addr, len), { at })),
+  write: guard((h, addr, len, at) => h.write(view(addr, len), { at })),
+  truncate: guard((h, size) => h.truncate(size)),
+  getSize: guard((h) => h.getSize()),
+  flush: guard((h) => h.flush()),
+  close: guard((h) => h.close()),
+
+  opfsSupported: () =>
+    typeof FileSystemFileHandle !== "undefined" &&
+    typeof FileSystemFileHandle.prototype.createSyncAccessHandle === "function",
+  disksDir: () => (disksDirPromise ||= subdir("aero", "disks")),
+  exportsDir: () => subdir("aero", "exports"),
+  async createFile(dir, name) {
+    try {
+      await dir.getFileHandle(name);
+      throw new DOMException(`${name} exists`, "InvalidStateError");
+    } catch (e) {
+      if (e.name !== "NotFoundError") throw e;
+    }
+    const fh = await dir.getFileHandle(name, { create: true });
+    return fh.createSyncAccessHandle();
+  },
+  async openFile(dir, name, writable, create = false) {
+    const fh = await dir.getFileHandle(name, { create });
+    return fh.createSyncAccessHandle({ mode: writable ? "readwrite" : "read-only" });
+  },
+  removeFile: (dir, name) => dir.removeEntry(name),
+  async listFiles(dir) {
+    const out = [];
+    for await (const [name, h] of dir.entries()) if (h.kind === "file") out.push(name);
+    return out;
+  },
+  async clearDir(dir) {
+    for await (const [name] of dir.entries()) {
+      try { await dir.removeEntry(name); } catch (e) { /* held open by another tab */ }
+    }
+  },
+  async readText(dir, name) {
+    const fh = await dir.getFileHandle(name);
+    return (await fh.getFile()).text();
+  },
+  // Moves tmp over name. Chromium's move() replaces an existing file; where
+  // it refuses, the old file is removed first (readers then fall back to tmp).
+  async replaceFile(dir, tmp, name) {
+    const fh = await dir.getFileHandle(tmp);
+    try {
+      await fh.move(dir, name);
+    } catch (e) {
+      await dir.removeEntry(name).catch(() => {});
+      await fh.move(dir, name);
+    }
+  },
+  // Web Lock shared by every tab of the origin: resolves to its release.
+  lock: (name) =>
+    new Promise((held) => {
+      navigator.locks.request(name, () => new Promise((release) => held(release)));
+    }),
+  estimate: () => navigator.storage.estimate(),
+
+  // Input files: random access (FileReaderSync, synchronous in workers) and
+  // a sequential stream, batched into Go-sized reads.
+  readFileAt: guard((file, off, len, addr) => {
+    const buf = new FileReaderSync().readAsArrayBuffer(file.slice(off, off + len));
+    view(addr, buf.byteLength).set(new Uint8Array(buf));
+    return buf.byteLength;
+  }),
+  openStream: guard((file) => ({ reader: file.stream().getReader(), rest: null })),
+  async streamRead(s, addr, len) {
+    let n = 0;
+    while (n < len) {
+      let chunk = s.rest;
+      s.rest = null;
+      if (!chunk) {
+        const r = await s.reader.read();
+        if (r.done) break;
+        chunk = r.value;
+      }
+      const k = Math.min(chunk.length, len - n);
+      view(addr + n, k).set(k === chunk.length ? chunk : chunk.subarray(0, k));
+      if (k < chunk.length) s.rest = chunk.subarray(k);
+      n += k;
+    }
+    return n;
+  },
+  closeStream: guard((s) => { s.reader.cancel().catch(() => {}); }),
+
+  // Messages to the page.
+  post: guard((msg) => self.postMessage(msg)),
+  postChunk: guard((id, addr, len) => {
+    const chunk = view(addr, len).slice().buffer; // a copy the page owns
+    self.postMessage({ id, chunk }, [chunk]);
+  }),
+  memoryBytes: () => (memory ? memory.buffer.byteLength : 0),
+  ready: guard(() => {
+    self.onmessage = (e) => self.aerodiskHandle(e.data);
+    for (const m of pending.splice(0)) self.aerodiskHandle(m);
+    self.postMessage({ ready: true });
+  }),
+};
+
+self.onmessage = (e) => pending.push(e.data);
+
+const go = new Go();
+WebAssembly.instantiateStreaming(fetch("./aerodisk.wasm"), go.importObject)
+  .then(({ instance }) => {
+    memory = instance.exports.mem;
+    return go.run(instance);
+  })
+  .catch((e) => self.postMessage({ fatal: { name: e.name || "Error", message: String(e.message || e) } }));
