@@ -139,3 +139,24 @@ export async function errorOf(fn) {
     return { name: String(e && e.name), message: String(e && e.message) };
   }
 }
+
+// base64 encodes bytes (for handing binary results back to the test).
+export function base64(bytes) {
+  let s = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) s += String.fromCharCode.apply(null, bytes.subarray(i, i + 0x8000));
+  return btoa(s);
+}
+
+// opfsTree lists every file under the OPFS root: ["aero/disks/x.img", ...].
+export async function opfsTree(dir = null, prefix = "") {
+  dir ??= await navigator.storage.getDirectory();
+  const out = [];
+  for await (const [name, h] of dir.entries()) {
+    if (h.kind === "directory") out.push(...(await opfsTree(h, prefix + name + "/")));
+    else out.push(prefix + name);
+  }
+  return out.sort();
+}
+
+// sleep resolves after ms milliseconds.
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,830 @@
+package browsertest
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"aerodisk/internal/checksum"
+	"aerodisk/internal/testutil"
+)
+
+// The DiskManager API as the tests see it (web/disk_manager.d.ts).
+type sum struct {
+	Algorithm string `json:"algorithm"`
+	Value     string `json:"value"`
+}
+
+type diskMeta struct {
+	ID             string `json:"id"`
+	Name           string `json:"name"`
+	Backend        string `json:"backend"`
+	Kind           string `json:"kind"`
+	Format         string `json:"format"`
+	FileName       string `json:"fileName"`
+	SizeBytes      int64  `json:"sizeBytes"`
+	CreatedAtMs    int64  `json:"createdAtMs"`
+	LastUsedAtMs   int64  `json:"lastUsedAtMs"`
+	Checksum       *sum   `json:"checksum"`
+	SourceFileName string `json:"sourceFileName"`
+	SourceFormat   string `json:"sourceFormat"`
+	SourceChecksum *sum   `json:"sourceChecksum"`
+}
+
+type mounts struct {
+	HddID *string `json:"hddId"`
+	CdID  *string `json:"cdId"`
+}
+
+type streamSum struct {
+	CRC32  string `json:"crc32"`
+	Bytes  int64  `json:"bytes"`
+	Chunks int    `json:"chunks"`
+}
+
+type opfsEntry struct {
+	Name string `json:"name"`
+	Kind string `json:"kind"`
+	Size int64  `json:"size"`
+}
+
+func crcHex(v uint32) string { return fmt.Sprintf("%08x", v) }
+
+// checkMeta checks the fields every DiskMeta must have.
+func checkMeta(t *testing.T, d diskMeta, name, kind, format string, size int64, crc string) {
+	t.Helper()
+	if d.ID == "" || d.Name != name || d.Backend != "opfs" || d.Kind != kind || d.Format != format || d.SizeBytes != size {
+		t.Errorf("meta %+v, want name %q kind %s format %s size %d", d, name, kind, format, size)
+	}
+	if d.Checksum == nil || d.Checksum.Algorithm != "crc32" || d.Checksum.Value != crc {
+		t.Errorf("%s: checksum %+v, want crc32 %s", name, d.Checksum, crc)
+	}
+	if d.FileName == "" || strings.ContainsAny(d.FileName, "/\\") {
+		t.Errorf("%s: fileName %q", name, d.FileName)
+	}
+	now := time.Now().UnixMilli()
+	if d.CreatedAtMs < now-10*60*1000 || d.CreatedAtMs > now+1000 || d.LastUsedAtMs < d.CreatedAtMs {
+		t.Errorf("%s: createdAtMs %d lastUsedAtMs %d (now %d)", name, d.CreatedAtMs, d.LastUsedAtMs, now)
+	}
+}
+
+func listDisks(t *testing.T, p *Page) []diskMeta {
+	t.Helper()
+	var l []diskMeta
+	mustEval(t, p, `return dm.listDisks();`, &l)
+	return l
+}
+
+func disksDir(t *testing.T, p *Page) []opfsEntry {
+	t.Helper()
+	var l []opfsEntry
+	mustEval(t, p, `return H.opfsList("aero/disks");`, &l)
+	return l
+}
+
+// diskFiles are the image files in aero/disks (metadata excluded).
+func diskFiles(t *testing.T, p *Page) []string {
+	t.Helper()
+	var names []string
+	for _, e := range disksDir(t, p) {
+		if e.Name != "metadata.json" {
+			names = append(names, e.Name)
+		}
+	}
+	return names
+}
+
+// importFixture imports a fixture through fetch → File.
+func importFixture(t *testing.T, p *Page, fs *fixtureSet, file, name string, convert bool) diskMeta {
+	t.Helper()
+	method := "importDisk"
+	if convert {
+		method = "importDiskConverted"
+	}
+	var d diskMeta
+	mustEval(t, p, fmt.Sprintf(`const f = await H.fixture(args[0]);
+		return dm.%s(f, { name: args[1] });`, method), &d, fs.URLPath(file), name)
+	return d
+}
+
+// exportSum exports a disk in the page and hashes the stream there.
+func exportSum(t *testing.T, p *Page, id string, gzip bool) streamSum {
+	t.Helper()
+	var s streamSum
+	mustEval(t, p, `const s = await dm.exportDisk(args[0], { gzip: args[1] });
+		return H.crc32Stream(args[1] ? H.gunzip(s) : s);`, &s, id, gzip)
+	return s
+}
+
+// expectRaw returns the expected logical content of a fixture: qemu-img's
+// raw conversion, or the fixture's Want file.
+func expectRaw(t *testing.T, f testutil.Fixture) string {
+	t.Helper()
+	if f.QemuFmt == "" {
+		return f.Want
+	}
+	if f.QemuFmt == "raw" {
+		return f.Path
+	}
+	return testutil.QemuRaw(t, f.QemuFmt, f.Path)
+}
+
+func TestOpen(t *testing.T) {
+	requireWasm(t)
+	b := newBrowser(t)
+	p := newPage(t, b, "page")
+	var r struct {
+		Backend string     `json:"backend"`
+		Disks   []diskMeta `json:"disks"`
+		Mounts  mounts     `json:"mounts"`
+		Info    struct {
+			Usage     float64 `json:"usage"`
+			Quota     float64 `json:"quota"`
+			Persisted *bool   `json:"persisted"`
+		} `json:"info"`
+		Stats map[string]float64 `json:"stats"`
+		Bad   *JSError           `json:"bad"`
+	}
+	mustEval(t, p, `const dm = await H.open({ backend: "auto" });
+		return { backend: dm.backend, disks: await dm.listDisks(), mounts: await dm.getMounts(),
+			info: await dm.storageInfo(), stats: await dm._debugStats(),
+			bad: await H.errorOf(() => H.open({ backend: "floppy" })) };`, &r)
+	if r.Backend != "opfs" || len(r.Disks) != 0 || r.Mounts.HddID != nil || r.Mounts.CdID != nil {
+		t.Errorf("open: %+v", r)
+	}
+	if r.Info.Quota <= 0 || r.Info.Persisted == nil {
+		t.Errorf("storageInfo: %+v", r.Info)
+	}
+	if r.Bad == nil || r.Bad.Name != "InvalidArgumentError" {
+		t.Errorf("open({backend: 'floppy'}) rejected with %+v, want InvalidArgumentError", r.Bad)
+	}
+	t.Logf("debug stats after open: %v", r.Stats)
+	if r.Stats["wasmMemoryBytes"] <= 0 || r.Stats["peakWasmMemoryBytes"] < r.Stats["wasmMemoryBytes"] {
+		t.Errorf("_debugStats: %v", r.Stats)
+	}
+}
+
+func TestBlankCreate(t *testing.T) {
+	_, p := openDM(t)
+	for _, c := range []struct {
+		name string
+		size int64
+		kind string // "" = default
+	}{
+		{"blank 64M", 64 << 20, ""},
+		{"floppy", 1474560, "floppy"},
+		{"big 60G", 60_000_000_000, "hdd"},
+	} {
+		var d diskMeta
+		mustEval(t, p, `return dm.createBlankDisk(args[0].kind ? { name: args[0].name, sizeBytes: args[0].size, kind: args[0].kind } : { name: args[0].name, sizeBytes: args[0].size });`,
+			&d, map[string]any{"name": c.name, "size": c.size, "kind": c.kind})
+		kind := c.kind
+		if kind == "" {
+			kind = "hdd"
+		}
+		want := crcHex(checksum.ExtendZeros(0, c.size))
+		checkMeta(t, d, c.name, kind, "aerospar", c.size, want)
+		var v struct {
+			OK       bool   `json:"ok"`
+			Checksum string `json:"checksum"`
+		}
+		mustEval(t, p, `return dm.verifyDisk(args[0]);`, &v, d.ID)
+		if !v.OK || v.Checksum != want {
+			t.Errorf("%s: verifyDisk %+v, want ok %s", c.name, v, want)
+		}
+		if c.size <= 64<<20 {
+			if s := exportSum(t, p, d.ID, false); s.Bytes != c.size || s.CRC32 != want {
+				t.Errorf("%s: raw export %+v, want %d bytes crc %s", c.name, s, c.size, want)
+			}
+		}
+		// A blank disk stores its header and table only, whatever its size.
+		for _, e := range disksDir(t, p) {
+			if e.Name == d.FileName && e.Size > 1<<20 {
+				t.Errorf("%s: a blank disk of %d bytes stores %d bytes", c.name, c.size, e.Size)
+			}
+		}
+	}
+	if l := listDisks(t, p); len(l) != 3 {
+		t.Errorf("listDisks: %d disks", len(l))
+	}
+	for _, bad := range []map[string]any{
+		{"name": "zero", "sizeBytes": 0},
+		{"name": "odd", "sizeBytes": 1000},
+		{"name": "negative", "sizeBytes": -512},
+		{"name": "fraction", "sizeBytes": 512.5},
+		{"name": "", "sizeBytes": 512},
+		{"name": "tape", "sizeBytes": 512, "kind": "tape"},
+	} {
+		t.Run(fmt.Sprint(bad["name"], bad["sizeBytes"]), func(t *testing.T) {
+			wantErrName(t, p, "InvalidArgumentError", `return dm.createBlankDisk(args[0]);`, bad)
+		})
+	}
+	if l := listDisks(t, p); len(l) != 3 {
+		t.Errorf("listDisks after refused creates: %d disks", len(l))
+	}
+}
+
+func TestImportAsIs(t *testing.T) {
+	_, p := openDM(t)
+	fs := referenceFixtures(t)
+	for _, c := range []struct{ file, kind, format string }{
+		{"base.img", "hdd", "raw"},
+		{"disc.iso", "cd", "iso"},
+		{"zlib.qcow2", "hdd", "qcow2"}, // a container kept as is: checksum from a pass over the stored copy
+		{"dynamic.vhd", "hdd", "vhd"},
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			f := fs.All[c.file]
+			want := expectRaw(t, f)
+			d := importFixture(t, p, fs, c.file, "as-is "+c.file, false)
+			checkMeta(t, d, "as-is "+c.file, c.kind, c.format, fileSize(t, want), crcFile(t, want))
+			if d.SourceChecksum == nil || d.SourceChecksum.Value != crcFile(t, f.Path) || d.SourceFileName != c.file {
+				t.Errorf("source: %q %+v, want %s", d.SourceFileName, d.SourceChecksum, crcFile(t, f.Path))
+			}
+			// Stored as is: the OPFS file is the upload, byte for byte in size.
+			found := false
+			for _, e := range disksDir(t, p) {
+				if e.Name == d.FileName {
+					found = true
+					if e.Size != fileSize(t, f.Path) {
+						t.Errorf("stored %d bytes, uploaded %d", e.Size, fileSize(t, f.Path))
+					}
+				}
+			}
+			if !found {
+				t.Errorf("%s is not in aero/disks", d.FileName)
+			}
+			if s := exportSum(t, p, d.ID, false); s.CRC32 != d.Checksum.Value || s.Bytes != d.SizeBytes {
+				t.Errorf("raw export %+v, want crc %s %d bytes", s, d.Checksum.Value, d.SizeBytes)
+			}
+		})
+	}
+}
+
+func TestImportConverted(t *testing.T) {
+	_, p := openDM(t)
+	fs := referenceFixtures(t)
+	for _, c := range []struct{ file, kind, format, sourceFormat string }{
+		{"zlib.qcow2", "hdd", "aerospar", "qcow2"}, // compressed clusters
+		{"zstd.qcow2", "hdd", "aerospar", "qcow2"},
+		{"v3-512.qcow2", "hdd", "aerospar", "qcow2"},
+		{"zero-clusters.qcow2", "hdd", "aerospar", "qcow2"},
+		{"dynamic.vhd", "hdd", "aerospar", "vhd"},
+		{"fixed.vhd", "hdd", "aerospar", "vhd"},
+		{"floppy.dc42", "floppy", "aerospar", "dc42"},
+		{"base.img", "hdd", "aerospar", "raw"},
+		{"disc.iso", "cd", "iso", "iso"}, // ISO stays ISO
+	} {
+		t.Run(c.file, func(t *testing.T) {
+			f := fs.All[c.file]
+			want := expectRaw(t, f)
+			var r struct {
+				Disk  diskMeta `json:"disk"`
+				Calls []struct {
+					Phase     string  `json:"phase"`
+					Processed float64 `json:"processedBytes"`
+					Total     float64 `json:"totalBytes"`
+				} `json:"calls"`
+			}
+			mustEval(t, p, `const f = await H.fixture(args[0]); const pr = H.progress();
+				const disk = await dm.importDiskConverted(f, { name: args[1], onProgress: pr.onProgress });
+				return { disk, calls: pr.calls };`, &r, fs.URLPath(c.file), "conv "+c.file)
+			d := r.Disk
+			checkMeta(t, d, "conv "+c.file, c.kind, c.format, fileSize(t, want), crcFile(t, want))
+			if d.SourceChecksum == nil || d.SourceChecksum.Value != crcFile(t, f.Path) || d.SourceFormat != c.sourceFormat || d.SourceFileName != c.file {
+				t.Errorf("source: %q %q %+v, want %s %s", d.SourceFileName, d.SourceFormat, d.SourceChecksum, c.sourceFormat, crcFile(t, f.Path))
+			}
+			if len(r.Calls) == 0 {
+				t.Errorf("no progress")
+			}
+			for _, pc := range r.Calls {
+				if !slices.Contains([]string{"import", "convert", "checksum"}, pc.Phase) || pc.Processed > pc.Total {
+					t.Errorf("progress %+v", pc)
+				}
+			}
+			if s := exportSum(t, p, d.ID, false); s.CRC32 != d.Checksum.Value || s.Bytes != d.SizeBytes {
+				t.Errorf("raw export %+v, want crc %s %d bytes", s, d.Checksum.Value, d.SizeBytes)
+			}
+		})
+	}
+}
+
+func TestExportRoundTrip(t *testing.T) {
+	_, p := openDM(t)
+	fs := referenceFixtures(t)
+	base := fs.All["base.img"].Path
+	want, err := os.ReadFile(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	asIs := importFixture(t, p, fs, "base.img", "raw", false)
+	conv := importFixture(t, p, fs, "base.img", "sparse", true)
+	for _, d := range []diskMeta{asIs, conv} {
+		t.Run(d.Format, func(t *testing.T) {
+			// Raw: the bytes themselves, back in Go.
+			var raw string
+			mustEval(t, p, `return H.base64(await H.streamBytes(await dm.exportDisk(args[0])));`, &raw, d.ID)
+			got, _ := base64.StdEncoding.DecodeString(raw)
+			if !bytes.Equal(got, want) {
+				t.Errorf("raw export: %d bytes, crc %s; want %d bytes crc %s", len(got), crcBytes(got), len(want), crcBytes(want))
+			}
+			// Gzip: the browser's DecompressionStream and Go's gzip both read it.
+			var gz struct {
+				Gunzipped streamSum `json:"gunzipped"`
+				GZ        string    `json:"gz"`
+				Calls     int       `json:"calls"`
+			}
+			mustEval(t, p, `const pr = H.progress();
+				const gz = await H.streamBytes(await dm.exportDisk(args[0], { gzip: true, onProgress: pr.onProgress }));
+				return { gz: H.base64(gz), gunzipped: await H.crc32Stream(H.gunzip(new Blob([gz]).stream())), calls: pr.calls.length };`, &gz, d.ID)
+			if gz.Gunzipped.CRC32 != crcBytes(want) || gz.Gunzipped.Bytes != int64(len(want)) {
+				t.Errorf("gzip export through DecompressionStream: %+v, want crc %s %d bytes", gz.Gunzipped, crcBytes(want), len(want))
+			}
+			zb, _ := base64.StdEncoding.DecodeString(gz.GZ)
+			zr, err := gzip.NewReader(bytes.NewReader(zb))
+			if err != nil {
+				t.Fatalf("gzip export is not gzip: %v", err)
+			}
+			if got, err := io.ReadAll(zr); err != nil || !bytes.Equal(got, want) {
+				t.Errorf("gzip export through Go: %v, %d bytes", err, len(got))
+			}
+			if len(zb) >= len(want) {
+				t.Errorf("gzip export of mixed data: %d bytes for %d", len(zb), len(want))
+			}
+			t.Logf("%s: gzip %d → %d bytes, %d progress calls", d.Format, len(want), len(zb), gz.Calls)
+		})
+	}
+	wantErrName(t, p, "NotFoundError", `return dm.exportDisk("no-such-disk");`)
+
+	// A stream cancelled after one chunk releases the disk: it can be deleted.
+	mustEval(t, p, `const s = await dm.exportDisk(args[0]); const r = s.getReader();
+		await r.read(); await r.cancel(); await H.sleep(200);
+		await dm.deleteDisk(args[0]);`, nil, conv.ID)
+	if l := listDisks(t, p); len(l) != 1 || l[0].ID != asIs.ID {
+		t.Errorf("after deleting the cancelled export's disk: %+v", l)
+	}
+}
+
+func TestExportDiskToFile(t *testing.T) {
+	b, p := openDM(t)
+	fs := referenceFixtures(t)
+	base := fs.All["base.img"].Path
+	want, _ := os.ReadFile(base)
+	d := importFixture(t, p, fs, "base.img", "to file", true)
+
+	// Where showSaveFilePicker exists (headless chromium 156 has it) the export
+	// streams into the handle the user picks: stand in for the user with an
+	// OPFS file handle.
+	var picked streamSum
+	mustEval(t, p, `const dir = await H.opfsDir("picked", true);
+		const saved = showSaveFilePicker;
+		self.showSaveFilePicker = async (o) => dir.getFileHandle(o.suggestedName, { create: true });
+		try { await dm.exportDiskToFile(args[0], { fileName: "picked.img" }); } finally { self.showSaveFilePicker = saved; }
+		return H.crc32Stream((await (await dir.getFileHandle("picked.img")).getFile()).stream());`, &picked, d.ID)
+	if picked.CRC32 != crcBytes(want) || picked.Bytes != int64(len(want)) {
+		t.Errorf("export to a picked file: %+v, want crc %s %d bytes", picked, crcBytes(want), len(want))
+	}
+
+	// Without it: a download of a temporary OPFS file through an object URL.
+	var gone bool
+	mustEval(t, p, `delete self.showSaveFilePicker; if (typeof showSaveFilePicker === "function") self.showSaveFilePicker = undefined;
+		return typeof self.showSaveFilePicker !== "function";`, &gone)
+	if !gone {
+		t.Fatal("could not hide showSaveFilePicker")
+	}
+	for _, gz := range []bool{false, true} {
+		name := "disk.img"
+		if gz {
+			name += ".gz"
+		}
+		mustEval(t, p, `await dm.exportDiskToFile(args[0], { gzip: args[1], fileName: args[2] });`, nil, d.ID, gz, name)
+		path, err := b.WaitDownload(name, time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := os.ReadFile(path)
+		if gz {
+			zr, err := gzip.NewReader(bytes.NewReader(got))
+			if err != nil {
+				t.Fatalf("%s is not gzip: %v", name, err)
+			}
+			got, _ = io.ReadAll(zr)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s: %d bytes crc %s, want %d bytes crc %s", name, len(got), crcBytes(got), len(want), crcBytes(want))
+		}
+	}
+	// The temporary files go away: at the latest when a manager opens again.
+	p.Close()
+	p2 := newPage(t, b, "page2")
+	mustEval(t, p2, `await H.open();`, nil)
+	var tree []string
+	mustEval(t, p2, `return H.opfsTree();`, &tree)
+	for _, f := range tree {
+		if strings.HasPrefix(f, "aero/") && !strings.HasPrefix(f, "aero/disks/") {
+			t.Errorf("left behind: %s (OPFS: %q)", f, tree)
+		}
+	}
+	wantErrName(t, p2, "NotFoundError", `return dm.exportDiskToFile("no-such-disk", { fileName: "x.img" });`)
+}
+
+func TestMounts(t *testing.T) {
+	_, p := openDM(t)
+	fs := referenceFixtures(t)
+	var blank diskMeta
+	mustEval(t, p, `return dm.createBlankDisk({ name: "hdd", sizeBytes: 16 << 20 });`, &blank)
+	raw := importFixture(t, p, fs, "base.img", "raw hdd", false)
+	iso := importFixture(t, p, fs, "disc.iso", "cd", false)
+	qcow := importFixture(t, p, fs, "zlib.qcow2", "qcow2 as is", false)
+	floppy := importFixture(t, p, fs, "floppy.dc42", "floppy", true)
+	if floppy.Kind != "floppy" || iso.Kind != "cd" || qcow.Format != "qcow2" {
+		t.Fatalf("kinds: floppy %s, iso %s, qcow2 format %s", floppy.Kind, iso.Kind, qcow.Format)
+	}
+	getMounts := func() mounts {
+		var m mounts
+		mustEval(t, p, `return dm.getMounts();`, &m)
+		return m
+	}
+	eq := func(s *string, want string) bool { return (s == nil && want == "") || (s != nil && *s == want) }
+
+	before := time.Now().UnixMilli()
+	var m mounts
+	mustEval(t, p, `return dm.setMounts({ hddId: args[0], cdId: args[1] });`, &m, blank.ID, iso.ID)
+	if !eq(m.HddID, blank.ID) || !eq(m.CdID, iso.ID) {
+		t.Errorf("setMounts returned %+v", m)
+	}
+	if g := getMounts(); !eq(g.HddID, blank.ID) || !eq(g.CdID, iso.ID) {
+		t.Errorf("getMounts %+v", g)
+	}
+	// Mounting is using: both move to the front of the list.
+	l := listDisks(t, p)
+	if len(l) != 5 {
+		t.Fatalf("%d disks", len(l))
+	}
+	front := []string{l[0].ID, l[1].ID}
+	if !slices.Contains(front, blank.ID) || !slices.Contains(front, iso.ID) || l[0].LastUsedAtMs < before || l[1].LastUsedAtMs < before {
+		t.Errorf("after mounting, the list starts with %q %q (lastUsed %d %d, mounted at ≥ %d)", l[0].Name, l[1].Name, l[0].LastUsedAtMs, l[1].LastUsedAtMs, before)
+	}
+	for i := 1; i < len(l); i++ {
+		if l[i-1].LastUsedAtMs < l[i].LastUsedAtMs {
+			t.Errorf("list not newest first: %d before %d", l[i-1].LastUsedAtMs, l[i].LastUsedAtMs)
+		}
+	}
+
+	// A raw disk is writable too; null unmounts.
+	mustEval(t, p, `return dm.setMounts({ hddId: args[0], cdId: null });`, &m, raw.ID)
+	if g := getMounts(); !eq(g.HddID, raw.ID) || g.CdID != nil {
+		t.Errorf("getMounts %+v", g)
+	}
+	// The rules.
+	for _, c := range []struct {
+		what, name string
+		m      map[string]any
+	}{
+		{"an ISO as the HDD", "InvalidArgumentError", map[string]any{"hddId": iso.ID}},
+		{"a floppy as the HDD", "InvalidArgumentError", map[string]any{"hddId": floppy.ID}},
+		{"a qcow2 kept as is as the HDD", "InvalidArgumentError", map[string]any{"hddId": qcow.ID}},
+		{"a hard disk as the CD", "InvalidArgumentError", map[string]any{"cdId": blank.ID}},
+		{"a missing disk", "NotFoundError", map[string]any{"hddId": "no-such-disk"}},
+		{"a missing CD", "NotFoundError", map[string]any{"hddId": raw.ID, "cdId": "no-such-disk"}},
+	} {
+		t.Run(c.what, func(t *testing.T) {
+			wantErrName(t, p, c.name, `return dm.setMounts(args[0]);`, c.m)
+			if g := getMounts(); !eq(g.HddID, raw.ID) || g.CdID != nil {
+				t.Errorf("a refused setMounts changed the mounts: %+v", g)
+			}
+		})
+	}
+	// Deleting a mounted disk unmounts it.
+	mustEval(t, p, `await dm.setMounts({ hddId: args[0], cdId: args[1] }); await dm.deleteDisk(args[1]);`, nil, raw.ID, iso.ID)
+	if g := getMounts(); !eq(g.HddID, raw.ID) || g.CdID != nil {
+		t.Errorf("after deleting the CD: %+v", g)
+	}
+	// metadata.json has the shape of the existing Aero disk manager.
+	var meta struct {
+		Version int                        `json:"version"`
+		Disks   map[string]json.RawMessage `json:"disks"`
+		Mounts  map[string]*string         `json:"mounts"`
+	}
+	var text string
+	mustEval(t, p, `return H.opfsRead("aero/disks", "metadata.json");`, &text)
+	if err := json.Unmarshal([]byte(text), &meta); err != nil {
+		t.Fatalf("metadata.json: %v\n%s", err, text)
+	}
+	if _, ok := meta.Mounts["hddId"]; meta.Version != 2 || len(meta.Disks) != 4 || !ok || !eq(meta.Mounts["hddId"], raw.ID) {
+		t.Errorf("metadata.json: version %d, %d disks, mounts %v", meta.Version, len(meta.Disks), meta.Mounts)
+	}
+}
+
+func TestRenameDelete(t *testing.T) {
+	_, p := openDM(t)
+	var a, b diskMeta
+	mustEval(t, p, `return dm.createBlankDisk({ name: "a", sizeBytes: 1 << 20 });`, &a)
+	mustEval(t, p, `return dm.createBlankDisk({ name: "b", sizeBytes: 1 << 20 });`, &b)
+	const newName = "Système ünïcode 💾 disk"
+	var r diskMeta
+	mustEval(t, p, `return dm.renameDisk(args[0], args[1]);`, &r, a.ID, newName)
+	if r.ID != a.ID || r.Name != newName || r.Checksum == nil || r.Checksum.Value != a.Checksum.Value {
+		t.Errorf("renameDisk returned %+v", r)
+	}
+	mustEval(t, p, `return dm.getDisk(args[0]);`, &r, a.ID)
+	if r.Name != newName {
+		t.Errorf("getDisk after rename: %q", r.Name)
+	}
+	wantErrName(t, p, "InvalidArgumentError", `return dm.renameDisk(args[0], "");`, a.ID)
+	wantErrName(t, p, "InvalidArgumentError", `return dm.renameDisk(args[0], "x".repeat(300));`, a.ID)
+	wantErrName(t, p, "NotFoundError", `return dm.renameDisk("no-such-disk", "x");`)
+	mustEval(t, p, `return dm.getDisk(args[0]);`, &r, a.ID)
+	if r.Name != newName {
+		t.Errorf("a refused rename changed the name to %q", r.Name)
+	}
+
+	mustEval(t, p, `await dm.deleteDisk(args[0]);`, nil, b.ID)
+	wantErrName(t, p, "NotFoundError", `return dm.getDisk(args[0]);`, b.ID)
+	wantErrName(t, p, "NotFoundError", `return dm.deleteDisk(args[0]);`, b.ID)
+	if l := listDisks(t, p); len(l) != 1 || l[0].ID != a.ID {
+		t.Errorf("after delete: %+v", l)
+	}
+	if files := diskFiles(t, p); len(files) != 1 || files[0] != a.FileName {
+		t.Errorf("aero/disks after delete: %q, want only %s", files, a.FileName)
+	}
+}
+
+func TestAbortImport(t *testing.T) {
+	b, p := openDM(t)
+	var keep diskMeta
+	mustEval(t, p, `return dm.createBlankDisk({ name: "keep", sizeBytes: 1 << 20 });`, &keep)
+	big := filepath.Join(t.TempDir(), "big.img")
+	writeSparse(t, big, 2<<30, map[int64][]byte{0: testutil.MixedData(1<<20, 1), 1 << 30: testutil.MixedData(1<<20, 2)})
+	if err := p.SetFiles("#file", big); err != nil {
+		t.Fatal(err)
+	}
+	before := diskFiles(t, p)
+	var tree0 []string
+	mustEval(t, p, `return H.opfsTree();`, &tree0)
+	for _, method := range []string{"importDisk", "importDiskConverted"} {
+		t.Run(method, func(t *testing.T) {
+			var r struct {
+				Err       *JSError `json:"err"`
+				Processed float64  `json:"processed"`
+				Ms        float64  `json:"ms"`
+			}
+			// Abort once some data has gone through (or after 300 ms).
+			mustEval(t, p, `const ac = new AbortController(); let processed = 0;
+				const t0 = performance.now();
+				setTimeout(() => ac.abort(), 300);
+				const err = await H.errorOf(() => dm[args[0]](H.inputFile(), { name: "aborted", signal: ac.signal,
+					onProgress: (pr) => { processed = pr.processedBytes; if (pr.processedBytes > 0) ac.abort(); } }));
+				return { err, processed, ms: performance.now() - t0 };`, &r, method)
+			if r.Err == nil || r.Err.Name != "AbortError" {
+				t.Fatalf("aborted %s: %+v (processed %v bytes in %.0f ms)", method, r.Err, r.Processed, r.Ms)
+			}
+			t.Logf("aborted after %.0f bytes, %.0f ms", r.Processed, r.Ms)
+			if l := listDisks(t, p); len(l) != 1 || l[0].ID != keep.ID {
+				t.Errorf("listDisks after abort: %+v", l)
+			}
+			if after := diskFiles(t, p); !slices.Equal(after, before) {
+				t.Errorf("aero/disks after abort: %q, before %q", after, before)
+			}
+			var tree []string
+			mustEval(t, p, `return H.opfsTree();`, &tree)
+			if !slices.Equal(tree, tree0) {
+				t.Errorf("OPFS after abort: %q, before %q", tree, tree0)
+			}
+		})
+	}
+	// An already aborted signal rejects at once.
+	wantErrName(t, p, "AbortError", `const ac = new AbortController(); ac.abort();
+		return dm.importDisk(H.inputFile(), { name: "x", signal: ac.signal });`)
+	// A new tab sees the same clean state.
+	p2 := newPage(t, b, "page2")
+	mustEval(t, p2, `await H.open();`, nil)
+	if l := listDisks(t, p2); len(l) != 1 {
+		t.Errorf("second tab lists %d disks", len(l))
+	}
+}
+
+// corruptQcow2 writes qcow2 images that must be refused: truncated, and with
+// an L1 table past the end of the file.
+func corruptQcow2(t *testing.T, fs *fixtureSet) []string {
+	t.Helper()
+	src, err := os.ReadFile(fs.All["zlib.qcow2"].Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs.Add(t, "truncated.qcow2", src[:len(src)/2])
+	l1 := bytes.Clone(src)
+	binary.BigEndian.PutUint64(l1[40:], 1<<40) // l1_table_offset
+	fs.Add(t, "l1-past-end.qcow2", l1)
+	return []string{"truncated.qcow2", "l1-past-end.qcow2"}
+}
+
+func TestCorruptImage(t *testing.T) {
+	_, p := openDM(t)
+	fs := referenceFixtures(t)
+	keep := importFixture(t, p, fs, "base.img", "keep", true)
+	var meta0 string
+	mustEval(t, p, `return H.opfsRead("aero/disks", "metadata.json");`, &meta0)
+	files0 := diskFiles(t, p)
+	for _, name := range corruptQcow2(t, fs) {
+		for _, method := range []string{"importDiskConverted", "importDisk"} {
+			t.Run(name+"/"+method, func(t *testing.T) {
+				e := wantErrName(t, p, "CorruptImageError", fmt.Sprintf(`return dm.%s(await H.fixture(args[0]), { name: "bad" });`, method), fs.URLPath(name))
+				t.Logf("%s: %s", e.Name, e.Message)
+				if l := listDisks(t, p); len(l) != 1 || l[0].ID != keep.ID {
+					t.Errorf("catalog after a refused import: %+v", l)
+				}
+				if f := diskFiles(t, p); !slices.Equal(f, files0) {
+					t.Errorf("aero/disks after a refused import: %q, before %q", f, files0)
+				}
+				var meta string
+				mustEval(t, p, `return H.opfsRead("aero/disks", "metadata.json");`, &meta)
+				if meta != meta0 {
+					t.Errorf("metadata.json changed:\n%s\nwas\n%s", meta, meta0)
+				}
+			})
+		}
+	}
+	// An unknown incompatible feature is unsupported, not corrupt.
+	src, _ := os.ReadFile(fs.All["zlib.qcow2"].Path)
+	feat := bytes.Clone(src)
+	binary.BigEndian.PutUint64(feat[72:], 1<<63)
+	fs.Add(t, "feature.qcow2", feat)
+	wantErrName(t, p, "UnsupportedFormatError", `return dm.importDiskConverted(await H.fixture(args[0]), { name: "feat" });`, fs.URLPath("feature.qcow2"))
+	// A backing chain cannot be imported as one file.
+	e := evalErr(t, p, `return dm.importDiskConverted(await H.fixture(args[0]), { name: "chain" });`, fs.URLPath("chain2.qcow2"))
+	t.Logf("backing chain import: %s: %s", e.Name, e.Message)
+	if l := listDisks(t, p); len(l) != 1 {
+		t.Errorf("catalog after refused imports: %d disks", len(l))
+	}
+}
+
+func TestTwoPagesUpdateAtOnce(t *testing.T) {
+	b, p1 := openDM(t)
+	p2 := newPage(t, b, "page2")
+	mustEval(t, p2, `await H.open();`, nil)
+	var a, c diskMeta
+	mustEval(t, p1, `return dm.createBlankDisk({ name: "a", sizeBytes: 1 << 20 });`, &a)
+	mustEval(t, p2, `return dm.createBlankDisk({ name: "c", sizeBytes: 1 << 20 });`, &c)
+
+	const rounds = 8
+	start := time.Now().Add(500 * time.Millisecond).UnixMilli()
+	var wg sync.WaitGroup
+	errs := make([]error, 2)
+	for i, pc := range []struct {
+		p  *Page
+		id string
+		n  string
+	}{{p1, a.ID, "a"}, {p2, c.ID, "c"}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			// Both tabs start at the same wall-clock moment, then each
+			// renames its disk and creates disks as fast as it can.
+			errs[i] = pc.p.Eval(`while (Date.now() < args[0]) await H.sleep(1);
+				const ops = [];
+				for (let i = 0; i < args[3]; i++) {
+					ops.push(dm.renameDisk(args[1], args[2] + "-" + i));
+					ops.push(dm.createBlankDisk({ name: args[2] + "-new-" + i, sizeBytes: 1 << 20 }));
+				}
+				await Promise.all(ops);
+				await dm.renameDisk(args[1], args[2] + "-final");`, nil, start, pc.id, pc.n, rounds)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, p := range []*Page{p1, p2} {
+		l := listDisks(t, p)
+		names := map[string]bool{}
+		for _, d := range l {
+			names[d.Name] = true
+		}
+		if len(l) != 2+2*rounds || !names["a-final"] || !names["c-final"] {
+			var got []string
+			for _, d := range l {
+				got = append(got, d.Name)
+			}
+			t.Errorf("lost updates: %d disks %q", len(l), got)
+		}
+		for i := 0; i < rounds; i++ {
+			if !names[fmt.Sprintf("a-new-%d", i)] || !names[fmt.Sprintf("c-new-%d", i)] {
+				t.Errorf("missing a created disk of round %d", i)
+			}
+		}
+	}
+	if f := diskFiles(t, p1); len(f) != 2+2*rounds {
+		t.Errorf("aero/disks holds %d images", len(f))
+	}
+	// Both tabs set mounts at once: the result is one of the two, whole.
+	var blanks []diskMeta
+	mustEval(t, p1, `return (await dm.listDisks()).filter((d) => d.name.includes("-new-"));`, &blanks)
+	var wg2 sync.WaitGroup
+	start = time.Now().Add(300 * time.Millisecond).UnixMilli()
+	for i, p := range []*Page{p1, p2} {
+		wg2.Add(1)
+		go func() {
+			defer wg2.Done()
+			errs[i] = p.Eval(`while (Date.now() < args[0]) await H.sleep(1); await dm.setMounts({ hddId: args[1] });`, nil, start, blanks[i].ID)
+		}()
+	}
+	wg2.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	var m mounts
+	mustEval(t, p2, `return dm.getMounts();`, &m)
+	if m.HddID == nil || (*m.HddID != blanks[0].ID && *m.HddID != blanks[1].ID) {
+		t.Errorf("mounts after concurrent setMounts: %+v", m)
+	}
+}
+
+func TestOrphanSweep(t *testing.T) {
+	requireWasm(t)
+	b := newBrowser(t)
+	p := newPage(t, b, "page1")
+	// Files a killed tab left: no metadata names them.
+	mustEval(t, p, `await H.opfsWrite("aero/disks", "0b1e9f3c-dead-4bad-8bad-000000000001.img", new Uint8Array(1 << 20));
+		await H.opfsWrite("aero/disks", "0b1e9f3c-dead-4bad-8bad-000000000002.aerospar", "partial");
+		await H.open();`, nil)
+	if l := listDisks(t, p); len(l) != 0 {
+		t.Errorf("orphans listed: %+v", l)
+	}
+	if f := diskFiles(t, p); len(f) != 0 {
+		t.Errorf("orphans not swept: %q", f)
+	}
+
+	// With a disk in the catalog, only the orphan goes.
+	var d diskMeta
+	mustEval(t, p, `return dm.createBlankDisk({ name: "kept", sizeBytes: 1 << 20 });`, &d)
+	mustEval(t, p, `await H.opfsWrite("aero/disks", "0b1e9f3c-dead-4bad-8bad-000000000003.qcow2", "stale");`, nil)
+	p2 := newPage(t, b, "page2")
+	mustEval(t, p2, `await H.open();`, nil)
+	if f := diskFiles(t, p2); len(f) != 1 || f[0] != d.FileName {
+		t.Errorf("after the second open aero/disks holds %q, want only %s", f, d.FileName)
+	}
+
+	// An import running in one tab is neither listed nor swept by a tab
+	// that opens meanwhile.
+	big := filepath.Join(t.TempDir(), "big.img")
+	writeSparse(t, big, 1<<30, map[int64][]byte{0: testutil.MixedData(1<<20, 3)})
+	if err := p.SetFiles("#file", big); err != nil {
+		t.Fatal(err)
+	}
+	mustEval(t, p, `globalThis.started = new Promise((ok) => {
+			globalThis.running = dm.importDisk(H.inputFile(), { name: "running", onProgress: (pr) => pr.processedBytes > 0 && ok() });
+			globalThis.running.then(ok, ok);
+		});
+		await started;`, nil)
+	p3 := newPage(t, b, "page3")
+	var during []diskMeta
+	mustEval(t, p3, `await H.open(); return dm.listDisks();`, &during)
+	for _, x := range during {
+		if x.Name == "running" {
+			t.Errorf("a running import is listed in another tab: %+v", x)
+		}
+	}
+	var done diskMeta
+	mustEval(t, p, `return running;`, &done)
+	checkMeta(t, done, "running", "hdd", "raw", 1<<30, crcFile(t, big))
+	if l := listDisks(t, p3); len(l) != 2 {
+		t.Errorf("after the import the other tab lists %d disks", len(l))
+	}
+}
+
+func TestErrorNames(t *testing.T) {
+	_, p := openDM(t)
+	wantErrName(t, p, "NotFoundError", `return dm.getDisk("no-such-disk");`)
+	wantErrName(t, p, "NotFoundError", `return dm.verifyDisk("no-such-disk");`)
+	wantErrName(t, p, "InvalidArgumentError", `return dm.importDisk("not a file", { name: "x" });`)
+	e := evalErr(t, p, `return dm.importDisk(new File([new Uint8Array(0)], "empty.img"), { name: "empty" });`)
+	t.Logf("an empty file: %s: %s", e.Name, e.Message)
+	if l := listDisks(t, p); len(l) != 0 {
+		t.Errorf("refused calls left %d disks", len(l))
+	}
+	// A disk being exported in another tab is in use there.
+	var d diskMeta
+	mustEval(t, p, `return dm.createBlankDisk({ name: "busy", sizeBytes: 64 << 20 });`, &d)
+	mustEval(t, p, `globalThis.reader = (await dm.exportDisk(args[0])).getReader(); await reader.read();`, nil, d.ID)
+	p2 := newPage(t, p.b, "page2")
+	mustEval(t, p2, `await H.open();`, nil)
+	wantErrName(t, p2, "InUseError", `return dm.deleteDisk(args[0]);`, d.ID)
+	mustEval(t, p, `await reader.cancel(); await H.sleep(200);`, nil)
+	mustEval(t, p2, `await dm.deleteDisk(args[0]);`, nil, d.ID)
+}
