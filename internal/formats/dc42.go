@@ -37,9 +37,11 @@ func probeDC42(r io.ReaderAt, size int64) bool {
 	if h == nil || binary.BigEndian.Uint16(h[0x52:]) != 0x0100 || h[0] > 63 {
 		return false
 	}
-	data, tags := binary.BigEndian.Uint32(h[0x40:]), binary.BigEndian.Uint32(h[0x44:])
-	_, ok := dc42DataSizes[data]
-	return ok && size == dc42HeaderSize+int64(data)+int64(tags)
+	// The magic word, a floppy data size and a short name identify the
+	// format; the file size is left to openDC42 so that a truncated image
+	// is reported as truncated rather than taken for raw data.
+	_, ok := dc42DataSizes[binary.BigEndian.Uint32(h[0x40:])]
+	return ok
 }
 
 // DC42Image is an opened DiskCopy 4.2 image.

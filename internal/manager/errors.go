@@ -3,7 +3,9 @@ package manager
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
+	"strings"
 
 	"aerodisk/internal/catalog"
 	"aerodisk/internal/diskerr"
@@ -49,22 +51,57 @@ func ErrorName(err error) string {
 	return NameInternal
 }
 
-// ErrorMessage is the sentence shown to a person for err.
+// ErrorMessage is the sentence shown to a person for err: the specific
+// explanation without the category words a program needs.
 func ErrorMessage(err error) string {
+	var de *diskerr.Error
+	hasDetail := errors.As(err, &de)
 	switch ErrorName(err) {
 	case NameAbort:
 		return defaultMsgAbort
-	case NameQuota:
-		if errors.Is(err, ErrQuota) && err.Error() != ErrQuota.Error() {
-			return err.Error()
-		}
-		return defaultMsgQuota
 	case NameInUse:
 		return defaultMsgInUse
+	case NameCorrupt:
+		if hasDetail {
+			return fmt.Sprintf("This %s image is damaged or incomplete: %s.", formatName(de.Format), de.Msg)
+		}
+	case NameUnsupported:
+		if hasDetail {
+			return fmt.Sprintf("This %s image cannot be read here: %s.", formatName(de.Format), de.Msg)
+		}
 	case NameNotFound:
 		if errors.Is(err, catalog.ErrNotFound) {
 			return defaultMsgNoDisk
 		}
 	}
-	return err.Error()
+	if hasDetail && de.Msg != "" && !errors.Is(err, ErrQuota) {
+		return capitalize(de.Msg) + "."
+	}
+	msg := err.Error()
+	for _, s := range []error{catalog.ErrInvalid, catalog.ErrNotFound, ErrQuota, ErrUnsupportedBackend} {
+		if errors.Is(err, s) {
+			if rest, ok := strings.CutPrefix(msg, s.Error()+": "); ok {
+				return capitalize(rest) + "."
+			}
+		}
+	}
+	if ErrorName(err) == NameQuota {
+		return defaultMsgQuota
+	}
+	return capitalize(msg)
+}
+
+func formatName(f string) string {
+	if f == "" {
+		return "disk"
+	}
+	return f
+}
+
+func capitalize(s string) string {
+	s = strings.TrimSuffix(s, ".")
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
 }

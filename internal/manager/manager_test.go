@@ -470,3 +470,21 @@ func TestErrorNames(t *testing.T) {
 		}
 	}
 }
+
+func TestErrorMessagesForPeople(t *testing.T) {
+	dir := t.TempDir()
+	m, _ := newManager(t, t.TempDir())
+	cut := testutil.WriteFile(t, dir, "cut.dc42", testutil.DC42("x", make([]byte, 409600), nil)[:5000])
+	_, err := m.Import(context.Background(), input(t, cut), manager.ImportOptions{})
+	if msg := manager.ErrorMessage(err); msg != "This dc42 image is damaged or incomplete: file is 5000 bytes, header says 409684 (84 + 409600 data + 0 tags)." {
+		t.Errorf("corrupt: %q", msg)
+	}
+	_, err = m.CreateBlank(context.Background(), manager.BlankOptions{Name: "x", SizeBytes: 1000})
+	if msg := manager.ErrorMessage(err); msg != "A disk size must be a positive multiple of 512 bytes up to 2 TiB, not 1000." {
+		t.Errorf("invalid: %q", msg)
+	}
+	_, err = m.Get("nope")
+	if msg := manager.ErrorMessage(err); msg != "That disk does not exist (it may have been deleted in another tab)." {
+		t.Errorf("not found: %q", msg)
+	}
+}
