@@ -160,3 +160,32 @@ export async function opfsTree(dir = null, prefix = "") {
 
 // sleep resolves after ms milliseconds.
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// baseline runs one request on the plain-JS benchmark worker
+// (web/bench/baseline_worker.js) and resolves to its {ms, bytes}.
+export function baseline(msg) {
+  const w = (globalThis.__baselineWorker ??= new Worker("/web/bench/baseline_worker.js"));
+  return new Promise((resolve, reject) => {
+    w.onmessage = (e) => {
+      if (e.data.error) {
+        const err = new Error(e.data.error.message);
+        err.name = e.data.error.name;
+        reject(err);
+      } else resolve(e.data);
+    };
+    w.postMessage(msg);
+  });
+}
+
+// drain reads a stream to the end without looking at the bytes: { bytes, ms }.
+export async function drain(stream) {
+  const t0 = performance.now();
+  const r = stream.getReader();
+  let bytes = 0;
+  for (;;) {
+    const { done, value } = await r.read();
+    if (done) break;
+    bytes += value.length;
+  }
+  return { bytes, ms: performance.now() - t0 };
+}

@@ -1,0 +1,334 @@
+// Command bench-browser is `make bench`: the browser engine's speed and
+// memory in Debian's headless chromium, against plain-JS baselines measured
+// in the same browser in the same run (issue 3, "Speed and memory"):
+//
+//  1. raw import with CRC32 through the API vs file.stream() → sync access
+//     handle without CRC (web/bench/baseline_worker.js)
+//  2. raw export read vs plain sync-handle reads
+//  3. gzip export vs CompressionStream("gzip") on the same mixed data
+//     (speed and size), and the gzip export of an empty 60 GB disk
+//  4. blank 60 GB create time and storage.estimate() usage delta
+//  5. peak WebAssembly.Memory during the import
+//  6. worker ready time and the gzipped wasm size
+//
+// It uses the test harness (internal/browsertest): its own wasm build, the
+// project's static server, a fresh chromium profile.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"aerodisk/internal/browsertest"
+	"aerodisk/internal/testutil"
+)
+
+var (
+	importSize = flag.Int64("size", 2<<30, "bytes of the raw import")
+	gzipSize   = flag.Int64("gzip-size", 256<<20, "bytes of mixed data for the gzip comparison (CompressionStream runs ~26 MB/s)")
+	emptySize  = flag.Int64("empty-size", 60_000_000_000, "size of the empty disk for create and gzip export")
+	runs       = flag.Int("runs", 2, "runs of each import/read measurement (best is reported)")
+	verbose    = flag.Bool("v", false, "print the pages' console")
+	keep       = flag.Bool("keep", false, "keep the temporary directory")
+)
+
+func main() {
+	flag.Parse()
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-browser:", err)
+		os.Exit(1)
+	}
+}
+
+type row struct{ metric, ours, base, ratio, target string }
+
+func mbps(bytes, ms float64) float64 { return bytes / ms / 1000 }
+
+func run() error {
+	root, err := browsertest.RepoRoot()
+	if err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "aerodisk-bench-")
+	if err != nil {
+		return err
+	}
+	if *keep {
+		fmt.Fprintln(os.Stderr, "temporary directory:", tmp)
+	} else {
+		defer os.RemoveAll(tmp)
+	}
+	dirs := map[string]string{}
+	for _, d := range []string{"build", "fixtures", "profile", "downloads"} {
+		dirs[d] = filepath.Join(tmp, d)
+		os.MkdirAll(dirs[d], 0o755)
+	}
+	step("building the wasm")
+	if err := browsertest.BuildWasm(root, dirs["build"]); err != nil {
+		return err
+	}
+	srv, err := browsertest.StartServer(root, dirs["build"], dirs["fixtures"])
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	step("writing %s of mixed data", human(*importSize))
+	input := filepath.Join(dirs["fixtures"], "mixed.img")
+	if err := writeMixed(input, *importSize); err != nil {
+		return err
+	}
+
+	logf := func(string, ...any) {}
+	if *verbose {
+		logf = func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }
+	}
+	b, err := browsertest.StartBrowser(dirs["profile"], dirs["downloads"], logf)
+	if err != nil {
+		return err
+	}
+	defer b.Close()
+	version, _ := b.Version()
+	p, err := b.NewPage("bench", srv.URL+browsertest.HarnessPage)
+	if err != nil {
+		return err
+	}
+	p.Timeout = 30 * time.Minute
+	if err := p.SetFiles("#file", input); err != nil {
+		return err
+	}
+	var rows []row
+
+	// (6) worker start.
+	var open struct {
+		OpenMs  float64 `json:"openMs"`
+		ReadyMs float64 `json:"readyMs"`
+	}
+	if err := p.Eval(`const t0 = performance.now(); await H.open();
+		const openMs = performance.now() - t0;
+		return { openMs, readyMs: (await dm._debugStats()).workerReadyMs ?? null };`, &open); err != nil {
+		return fmt.Errorf("DiskManager.open: %w", err)
+	}
+
+	// (1) import, alternating baseline and ours; (5) memory.
+	var ours, base []float64
+	var peak float64
+	var diskID string
+	for i := 0; i < *runs; i++ {
+		step("import run %d/%d: plain JS", i+1, *runs)
+		var bl struct{ Ms, Bytes float64 }
+		if err := p.Eval(`await H.baseline({ op: "remove", name: "copy.bin" });
+			return H.baseline({ op: "copy", file: H.inputFile(), name: "copy.bin" });`, &bl); err != nil {
+			return fmt.Errorf("baseline copy: %w", err)
+		}
+		base = append(base, mbps(bl.Bytes, bl.Ms))
+		step("import run %d/%d: aerodisk importDisk", i+1, *runs)
+		var r struct {
+			Ms    float64            `json:"ms"`
+			ID    string             `json:"id"`
+			Stats map[string]float64 `json:"stats"`
+		}
+		if err := p.Eval(`if (args[0]) await dm.deleteDisk(args[0]);
+			const t0 = performance.now();
+			const d = await dm.importDisk(H.inputFile(), { name: "bench" });
+			return { ms: performance.now() - t0, id: d.id, stats: await dm._debugStats() };`, &r, diskID); err != nil {
+			return fmt.Errorf("importDisk: %w", err)
+		}
+		diskID = r.ID
+		ours = append(ours, mbps(float64(*importSize), r.Ms))
+		peak = max(peak, r.Stats["peakWasmMemoryBytes"])
+	}
+	o, bs := slices.Max(ours), slices.Max(base)
+	rows = append(rows, row{fmt.Sprintf("(1) %s raw import, MB/s (CRC32 vs none)", human(*importSize)),
+		f0(o), f0(bs), f2(o / bs), "≥ 0.9 (1.0 later)"})
+
+	// (2) raw export read vs plain handle reads.
+	ours, base = nil, nil
+	for i := 0; i < *runs; i++ {
+		step("export read run %d/%d", i+1, *runs)
+		var bl, r struct{ Ms, Bytes float64 }
+		if err := p.Eval(`return H.baseline({ op: "read", name: "copy.bin" });`, &bl); err != nil {
+			return fmt.Errorf("baseline read: %w", err)
+		}
+		if err := p.Eval(`const t0 = performance.now(); const r = await H.drain(await dm.exportDisk(args[0]));
+			return { ms: performance.now() - t0, bytes: r.bytes };`, &r, diskID); err != nil {
+			return fmt.Errorf("exportDisk: %w", err)
+		}
+		if int64(r.Bytes) != *importSize {
+			return fmt.Errorf("raw export gave %.0f bytes, want %d", r.Bytes, *importSize)
+		}
+		base = append(base, mbps(bl.Bytes, bl.Ms))
+		ours = append(ours, mbps(r.Bytes, r.Ms))
+	}
+	o, bs = slices.Max(ours), slices.Max(base)
+	rows = append(rows, row{fmt.Sprintf("(2) %s raw export read, MB/s", human(*importSize)), f0(o), f0(bs), f2(o / bs), "(report)"})
+	if err := p.Eval(`await dm.deleteDisk(args[0]); await H.baseline({ op: "remove", name: "copy.bin" });`, nil, diskID); err != nil {
+		return err
+	}
+
+	// (3) gzip export vs CompressionStream on the same mixed data.
+	step("gzip export of %s vs CompressionStream", human(*gzipSize))
+	var gz struct {
+		Ours  struct{ Ms, Bytes float64 } `json:"ours"`
+		CS    struct{ Ms, Bytes float64 } `json:"cs"`
+		Empty struct{ Ms, Bytes float64 } `json:"empty"`
+	}
+	if err := p.Eval(`const part = new File([H.inputFile().slice(0, args[0])], "mixed-part.img");
+		const d = await dm.importDisk(part, { name: "gzip bench" });
+		const t0 = performance.now(); const o = await H.drain(await dm.exportDisk(d.id, { gzip: true }));
+		const ours = { ms: performance.now() - t0, bytes: o.bytes };
+		const t1 = performance.now(); const c = await H.drain(part.stream().pipeThrough(new CompressionStream("gzip")));
+		const cs = { ms: performance.now() - t1, bytes: c.bytes };
+		await dm.deleteDisk(d.id);
+		return { ours, cs };`, &gz, *gzipSize); err != nil {
+		return fmt.Errorf("gzip export: %w", err)
+	}
+	so, sc := mbps(float64(*gzipSize), gz.Ours.Ms), mbps(float64(*gzipSize), gz.CS.Ms)
+	rows = append(rows,
+		row{fmt.Sprintf("(3) gzip export of %s mixed data, MB/s", human(*gzipSize)), f0(so), f0(sc), f2(so / sc), "≥ 2.5"},
+		row{"(3) gzip output size, bytes", fmt.Sprint(int64(gz.Ours.Bytes)), fmt.Sprint(int64(gz.CS.Bytes)), f2(gz.Ours.Bytes / gz.CS.Bytes), "≤ 1.15"})
+
+	// (4) blank create, and (3) the gzip export of the empty disk.
+	step("blank %s create and gzip export", human(*emptySize))
+	var blank struct {
+		Ms    float64 `json:"ms"`
+		Delta float64 `json:"delta"`
+		GzMs  float64 `json:"gzMs"`
+		GzB   float64 `json:"gzBytes"`
+	}
+	if err := p.Eval(`const u0 = (await navigator.storage.estimate()).usage;
+		const t0 = performance.now();
+		const d = await dm.createBlankDisk({ name: "empty", sizeBytes: args[0] });
+		const ms = performance.now() - t0;
+		const delta = (await navigator.storage.estimate()).usage - u0;
+		const t1 = performance.now(); const g = await H.drain(await dm.exportDisk(d.id, { gzip: true }));
+		const gzMs = performance.now() - t1;
+		await dm.deleteDisk(d.id);
+		return { ms, delta, gzMs, gzBytes: g.bytes };`, &blank, *emptySize); err != nil {
+		return fmt.Errorf("blank disk: %w", err)
+	}
+	rows = append(rows,
+		row{fmt.Sprintf("(3) gzip export of an empty %s disk, s", human(*emptySize)), f2(blank.GzMs / 1000), "", "", "well under 60"},
+		row{"    its gzip size, bytes", fmt.Sprint(int64(blank.GzB)), "", "", ""},
+		row{fmt.Sprintf("(4) blank %s create, ms", human(*emptySize)), f1(blank.Ms), "", "", "< 50"},
+		row{"(4) storage.estimate() usage delta, KiB", f1(blank.Delta / 1024), "", "", "< 1024"},
+		row{fmt.Sprintf("(5) peak WebAssembly.Memory during the %s import, MiB", human(*importSize)), f1(peak / (1 << 20)), "", "", "≤ 64"},
+	)
+
+	// (6) ready time and the wasm as served.
+	raw, gzipped, err := wasmSizes(srv.URL + "/web/aerodisk.wasm")
+	if err != nil {
+		return err
+	}
+	ready := "n/a"
+	if open.ReadyMs > 0 {
+		ready = f0(open.ReadyMs)
+	}
+	rows = append(rows,
+		row{"(6) worker ready (wasm fetched, compiled, started), ms", ready, "", "", "(report)"},
+		row{"(6) DiskManager.open total, ms", f0(open.OpenMs), "", "", "(report)"},
+		row{"(6) aerodisk.wasm size / gzipped as served, KiB", fmt.Sprintf("%.0f / %.0f", float64(raw)/1024, float64(gzipped)/1024), "", "", "(report)"},
+	)
+
+	fmt.Printf("\naerodisk browser benchmark — %s, %d runs (best), %s\n\n", version, *runs, time.Now().Format(time.DateTime))
+	printTable(os.Stdout, rows)
+	return nil
+}
+
+// writeMixed writes size bytes of testutil.MixedData (random, text-like and
+// zero runs), 64 MiB at a time with a new seed each.
+func writeMixed(path string, size int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	const chunk = 64 << 20
+	for off, seed := int64(0), uint64(1); off < size; off, seed = off+chunk, seed+1 {
+		n := min(chunk, size-off)
+		if _, err := f.Write(testutil.MixedData(int(n), seed)); err != nil {
+			return err
+		}
+	}
+	return f.Close()
+}
+
+// wasmSizes fetches url plainly and with gzip, returning both body sizes.
+func wasmSizes(url string) (raw, gzipped int64, err error) {
+	for _, enc := range []string{"identity", "gzip"} {
+		req, _ := http.NewRequest("GET", url, nil)
+		req.Header.Set("Accept-Encoding", enc)
+		resp, err := (&http.Transport{DisableCompression: true}).RoundTrip(req)
+		if err != nil {
+			return 0, 0, err
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return 0, 0, err
+		}
+		if enc == "gzip" {
+			if resp.Header.Get("Content-Encoding") != "gzip" {
+				return 0, 0, fmt.Errorf("the server did not gzip the wasm")
+			}
+			gzipped = n
+		} else {
+			raw = n
+		}
+	}
+	return raw, gzipped, nil
+}
+
+func printTable(w io.Writer, rows []row) {
+	head := row{"metric", "aerodisk", "plain JS", "ratio", "target"}
+	all := append([]row{head}, rows...)
+	width := [5]int{}
+	for _, r := range all {
+		for i, c := range []string{r.metric, r.ours, r.base, r.ratio, r.target} {
+			width[i] = max(width[i], len([]rune(c)))
+		}
+	}
+	for i, r := range all {
+		cells := []string{r.metric, r.ours, r.base, r.ratio, r.target}
+		var b strings.Builder
+		for j, c := range cells {
+			pad := width[j] - len([]rune(c))
+			if j == 0 {
+				b.WriteString(c + strings.Repeat(" ", pad))
+			} else {
+				b.WriteString("  " + strings.Repeat(" ", pad) + c)
+			}
+		}
+		fmt.Fprintln(w, strings.TrimRight(b.String(), " "))
+		if i == 0 {
+			fmt.Fprintln(w, strings.Repeat("-", len([]rune(b.String()))))
+		}
+	}
+}
+
+func step(format string, a ...any) {
+	fmt.Fprintf(os.Stderr, "bench: "+format+"\n", a...)
+}
+
+func human(n int64) string {
+	switch {
+	case n >= 1<<30 && n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n >= 1e9 && n%1e9 == 0:
+		return fmt.Sprintf("%d GB", n/1e9)
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
+func f0(v float64) string { return fmt.Sprintf("%.0f", v) }
+func f1(v float64) string { return fmt.Sprintf("%.1f", v) }
+func f2(v float64) string { return fmt.Sprintf("%.2f", v) }
