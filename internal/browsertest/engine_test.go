@@ -490,7 +490,7 @@ func TestMounts(t *testing.T) {
 	// The rules.
 	for _, c := range []struct {
 		what, name string
-		m      map[string]any
+		m          map[string]any
 	}{
 		{"an ISO as the HDD", "InvalidArgumentError", map[string]any{"hddId": iso.ID}},
 		{"a floppy as the HDD", "InvalidArgumentError", map[string]any{"hddId": floppy.ID}},
