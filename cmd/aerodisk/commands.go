@@ -22,6 +22,21 @@ func oneArg(f *flags, what string) (string, error) {
 	return f.args[0], nil
 }
 
+// openFileArg opens the one FILE argument with the -f and
+// --accept-bad-checksum options.
+func openFileArg(f *flags) (string, formats.Image, error) {
+	path, err := oneArg(f, "FILE")
+	if err != nil {
+		return "", nil, err
+	}
+	opts, err := formatOption(f)
+	if err != nil {
+		return "", nil, err
+	}
+	img, err := openImage(path, opts)
+	return path, img, err
+}
+
 func formatOption(f *flags) (formats.Options, error) {
 	var opts formats.Options
 	if name, ok := f.values["-f"]; ok {
@@ -56,15 +71,7 @@ func runInfo(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err != nil {
 		return err
 	}
-	path, err := oneArg(f, "FILE")
-	if err != nil {
-		return err
-	}
-	opts, err := formatOption(f)
-	if err != nil {
-		return err
-	}
-	img, err := openImage(path, opts)
+	path, img, err := openFileArg(f)
 	if err != nil {
 		return err
 	}
@@ -243,15 +250,7 @@ func runChecksum(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	path, err := oneArg(f, "FILE")
-	if err != nil {
-		return err
-	}
-	opts, err := formatOption(f)
-	if err != nil {
-		return err
-	}
-	img, err := openImage(path, opts)
+	path, img, err := openFileArg(f)
 	if err != nil {
 		return err
 	}
@@ -276,16 +275,8 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
-	path, err := oneArg(f, "FILE")
-	if err != nil {
-		return err
-	}
-	opts, err := formatOption(f)
-	if err != nil {
-		return err
-	}
 	start := time.Now()
-	img, err := openImage(path, opts)
+	_, img, err := openFileArg(f)
 	if err != nil {
 		return err
 	}
