@@ -34,6 +34,7 @@ func (f *fileInput) ReadAt(p []byte, off int64) (int, error) {
 	if off >= f.size {
 		return 0, io.EOF
 	}
+	jsutil.MaybeYield() // FileReaderSync blocks: let an abort through
 	want := min(int64(len(p)), f.size-off)
 	v, err := jsutil.Call("readFileAt", f.file, off, want, jsutil.Addr(p))
 	if err != nil {

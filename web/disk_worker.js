@@ -21,7 +21,15 @@ async function subdir(...names) {
   return dir;
 }
 
+// A macrotask boundary: long synchronous work (sync access handles,
+// FileReaderSync) yields through it so queued messages, such as an abort,
+// get delivered. MessageChannel avoids setTimeout's 4 ms clamping.
+const yieldChannel = new MessageChannel();
+const yielded = [];
+yieldChannel.port1.onmessage = () => yielded.shift()();
+
 self.aerodiskIO = {
+  yield: () => new Promise((resolve) => { yielded.push(resolve); yieldChannel.port2.postMessage(0); }),
   // Promises settle as {v} or {e} so Go keeps rejection names.
   settle: (p) => Promise.resolve(p).then((v) => ({ v }), err),
 

@@ -10,6 +10,8 @@ package jsutil
 import (
 	"errors"
 	"fmt"
+	"sync/atomic"
+	"time"
 	"unsafe"
 
 	"github.com/hack-pad/safejs"
@@ -130,6 +132,24 @@ func CallAwait(fn string, args ...any) (safejs.Value, error) {
 		return p, fmt.Errorf("aerodiskIO.%s: %w", fn, err)
 	}
 	return Await(p)
+}
+
+// yieldEvery bounds how long synchronous work keeps the worker's event loop
+// from delivering messages (an abort, another tab's request).
+const yieldEvery = 50 * time.Millisecond
+
+var lastYield atomic.Int64 // UnixNano of the last yield
+
+// MaybeYield lets the event loop run if yieldEvery has passed since it last
+// did. Synchronous I/O paths call it; it costs one macrotask per 50 ms.
+// It must not be called from inside a js.Func callback.
+func MaybeYield() {
+	now := time.Now().UnixNano()
+	if now-lastYield.Load() < int64(yieldEvery) {
+		return
+	}
+	lastYield.Store(now)
+	CallAwait("yield")
 }
 
 // Addr is the address of b's first byte in wasm linear memory, which is what

@@ -30,6 +30,7 @@ type File struct {
 const ioChunk = 16 << 20
 
 func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	jsutil.MaybeYield()
 	done := 0
 	for done < len(p) {
 		q := p[done:min(len(p), done+ioChunk)]
@@ -50,6 +51,7 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 }
 
 func (f *File) WriteAt(p []byte, off int64) (int, error) {
+	jsutil.MaybeYield()
 	done := 0
 	for done < len(p) {
 		q := p[done:min(len(p), done+ioChunk)]
