@@ -7,6 +7,7 @@ import (
 	"compress/gzip"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -429,6 +430,64 @@ func TestAllocsFlat(t *testing.T) {
 	}
 	if err := z.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// failWriter fails once more than limit bytes have been written.
+type failWriter struct{ n, limit int }
+
+var errFail = errors.New("full")
+
+func (f *failWriter) Write(p []byte) (int, error) {
+	if f.n+len(p) > f.limit {
+		return 0, errFail
+	}
+	f.n += len(p)
+	return len(p), nil
+}
+
+// TestErrors: errors from w are returned and stick; bad levels are refused.
+func TestErrors(t *testing.T) {
+	if _, err := NewWriter(io.Discard, 10); err == nil {
+		t.Error("level 10 accepted")
+	}
+	if z, err := NewWriter(io.Discard, kflate.DefaultCompression); err != nil || z == nil {
+		t.Errorf("DefaultCompression: %v", err)
+	}
+	d := noise(300000, 5)
+	for _, limit := range []int{0, 5, 10, 1000, 100000, 300050, 300100} {
+		z, _ := NewWriter(&failWriter{limit: limit}, DefaultLevel)
+		var err error
+		if _, err = z.Write(d); err == nil {
+			if err = z.WriteZeros(3 * K); err == nil {
+				err = z.Close()
+			}
+		}
+		if !errors.Is(err, errFail) {
+			t.Errorf("limit %d: error %v", limit, err)
+		}
+		if _, err := z.Write([]byte{1}); !errors.Is(err, errFail) {
+			t.Errorf("limit %d: Write after failure: %v", limit, err)
+		}
+		if err := z.WriteZeros(K); !errors.Is(err, errFail) {
+			t.Errorf("limit %d: WriteZeros after failure: %v", limit, err)
+		}
+		if err := z.Close(); !errors.Is(err, errFail) {
+			t.Errorf("limit %d: Close after failure: %v", limit, err)
+		}
+	}
+	z, _ := NewWriter(io.Discard, DefaultLevel)
+	if err := z.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := z.Write([]byte{1}); err != ErrClosed {
+		t.Errorf("Write after Close: %v", err)
+	}
+	if err := z.WriteZeros(1); err != ErrClosed {
+		t.Errorf("WriteZeros after Close: %v", err)
+	}
+	if err := z.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
 	}
 }
 
