@@ -164,7 +164,7 @@ export class DiskManager {
         worker.postMessage({ op: "abort", target: requestId });
         done.catch(() => {});
       },
-    }, { highWaterMark: 2 });
+    }, { highWaterMark: 8 });
   }
 
   /**
