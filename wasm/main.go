@@ -25,6 +25,13 @@ import (
 )
 
 func main() {
+	if role, _ := jsutil.Str(safejs.Global(), "aerodiskRole"); role == "crc" {
+		serveChecksums()
+		if _, err := jsutil.Call("ready"); err != nil {
+			panic(err)
+		}
+		select {}
+	}
 	w := &worker{running: map[int]*request{}}
 	handler, err := safejs.FuncOf(func(this safejs.Value, args []safejs.Value) any {
 		if len(args) > 0 {

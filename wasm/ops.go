@@ -120,6 +120,7 @@ func (w *worker) open(r *request) (any, error) {
 	if d, err := b.ExportDir(); err == nil {
 		d.Clear() // temporary exports from earlier sessions
 	}
+	jsutil.Call("warmCRC") // start the checksum worker while the page settles
 	w.mu.Lock()
 	w.dm = &diskManager{m: m, backend: b}
 	w.mu.Unlock()

@@ -7,6 +7,10 @@
 importScripts("./wasm_exec.js");
 
 let memory = null; // the Go instance's WebAssembly.Memory
+// The same script runs two roles: the disk worker, and (named
+// "aerodisk-crc") a checksum worker the disk worker starts, so a raw import
+// checksums on a second core while this one streams into the file.
+self.aerodiskRole = self.name === "aerodisk-crc" ? "crc" : "disk";
 const pending = []; // messages that arrive before Go is ready
 
 // A view over Go memory, made per call: memory growth detaches old buffers.
@@ -27,6 +31,27 @@ async function subdir(...names) {
 const yieldChannel = new MessageChannel();
 const yielded = [];
 yieldChannel.port1.onmessage = () => yielded.shift()();
+
+// The checksum worker, started on first use (or warmed at open).
+const CRC_INFLIGHT = 32 << 20; // bytes posted but not yet checksummed
+const crcJobs = new Map();
+let nextCRCJob = 1;
+let crcWorkerInstance = null;
+function crcWorker() {
+  if (!crcWorkerInstance) {
+    crcWorkerInstance = new Worker("./disk_worker.js", { name: "aerodisk-crc" });
+    crcWorkerInstance.onmessage = (e) => {
+      const j = crcJobs.get(e.data.job);
+      if (!j) return;
+      if (e.data.ack) {
+        j.inflight -= e.data.ack;
+        if (j.wake && j.inflight <= CRC_INFLIGHT) { const w = j.wake; j.wake = null; w(); }
+      }
+      if ("crc" in e.data && j.done) j.done(e.data.crc >>> 0);
+    };
+  }
+  return crcWorkerInstance;
+}
 
 self.aerodiskIO = {
   yield: () => new Promise((resolve) => { yielded.push(resolve); yieldChannel.port2.postMessage(0); }),
@@ -119,6 +144,52 @@ self.aerodiskIO = {
     return n;
   },
   closeStream: guard((s) => { s.reader.cancel().catch(() => {}); }),
+
+  // Parallel-checksum copy: stream chunks go straight into the sync access
+  // handle and, transferred, to the checksum worker. crcBegin/crcEnd bracket
+  // one job; streamCopy moves up to len bytes and resolves to the count.
+  crcBegin: guard(() => {
+    const id = nextCRCJob++;
+    crcJobs.set(id, { inflight: 0, wake: null, done: null });
+    crcWorker().postMessage({ job: id, begin: true });
+    return id;
+  }),
+  async streamCopy(s, h, at, len, job) {
+    const j = crcJobs.get(job);
+    let n = 0;
+    while (n < len) {
+      let chunk = s.rest;
+      s.rest = null;
+      if (!chunk) {
+        const r = await s.reader.read();
+        if (r.done) break;
+        chunk = r.value;
+      }
+      if (chunk.length > len - n) {
+        s.rest = chunk.subarray(len - n);
+        chunk = chunk.slice(0, len - n); // owns its buffer, so it can be transferred
+      } else if (chunk.byteOffset !== 0 || chunk.byteLength !== chunk.buffer.byteLength) {
+        chunk = chunk.slice();
+      }
+      const w = h.write(chunk, { at: at + n });
+      if (w !== chunk.length) throw new DOMException(`wrote ${w} of ${chunk.length} bytes`, "QuotaExceededError");
+      n += w;
+      while (j.inflight > CRC_INFLIGHT) await new Promise((wake) => { j.wake = wake; });
+      j.inflight += chunk.length;
+      crcWorker().postMessage({ job, chunk }, [chunk.buffer]);
+    }
+    return n;
+  },
+  crcEnd: (job) =>
+    new Promise((resolve) => {
+      crcJobs.get(job).done = resolve;
+      crcWorker().postMessage({ job, end: true });
+    }).finally(() => crcJobs.delete(job)),
+  crcCancel: guard((job) => {
+    crcJobs.delete(job);
+    crcWorker().postMessage({ job, cancel: true });
+  }),
+  warmCRC: guard(() => { crcWorker(); }),
 
   // Messages to the page.
   post: guard((msg) => self.postMessage(msg)),

@@ -7,6 +7,7 @@
 package manager
 
 import (
+	"context"
 	"errors"
 	"io"
 
@@ -53,6 +54,17 @@ type Input interface {
 	// Stream reads the whole input from the start.
 	Stream() (io.ReadCloser, error)
 }
+
+// StreamCopier is an Input that copies itself into a backend file faster
+// than a read loop can: in the browser, stream chunks go straight into the
+// OPFS file and are checksummed on another thread. CopyTo returns the CRC32
+// of the bytes, or ErrNoFastCopy when it cannot handle dst.
+type StreamCopier interface {
+	CopyTo(ctx context.Context, dst File, progress func(done int64)) (uint32, error)
+}
+
+// ErrNoFastCopy: a StreamCopier cannot copy into this kind of file.
+var ErrNoFastCopy = errors.New("no fast copy into this file")
 
 // Errors a Backend or the manager report, beyond catalog and diskerr ones.
 var (

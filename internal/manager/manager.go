@@ -258,12 +258,7 @@ func (m *Manager) importAsIs(ctx context.Context, in Input, f formats.Format, im
 	d.SizeBytes = img.Size()
 	d.SourceFileName, d.SourceFormat = in.Name(), string(f)
 	err := m.store(d, func(file File) error {
-		r, err := in.Stream()
-		if err != nil {
-			return err
-		}
-		defer r.Close()
-		srcCRC, err := convert.CopyStream(ctx, r, file, in.Size(), convertOptions(PhaseImport, progress))
+		srcCRC, err := copyInput(ctx, in, file, convertOptions(PhaseImport, progress))
 		if err != nil {
 			return err
 		}
@@ -334,6 +329,23 @@ func (m *Manager) importConverted(ctx context.Context, in Input, img formats.Ima
 		return nil, err
 	}
 	return d, nil
+}
+
+// copyInput copies the whole input into file and returns its CRC32, through
+// the input's own fast path when it has one.
+func copyInput(ctx context.Context, in Input, file File, opts convert.Options) (uint32, error) {
+	if c, ok := in.(StreamCopier); ok {
+		crc, err := c.CopyTo(ctx, file, convert.NewReporter(opts, in.Size()))
+		if !errors.Is(err, ErrNoFastCopy) {
+			return crc, err
+		}
+	}
+	r, err := in.Stream()
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	return convert.CopyStream(ctx, r, file, in.Size(), opts)
 }
 
 // discard is an io.WriterAt that keeps nothing.

@@ -100,6 +100,13 @@ func (f *File) Close() error {
 	return f.err("close", err)
 }
 
+// Handle is the FileSystemSyncAccessHandle, for I/O done in the worker's
+// JavaScript (stream chunks written without passing through Go memory).
+func (f *File) Handle() safejs.Value { return f.h }
+
+// MapErr maps an exception from I/O on this file to the manager's errors.
+func (f *File) MapErr(op string, err error) error { return f.err(op, err) }
+
 // err maps DOMExceptions to the manager's errors.
 func (f *File) err(op string, err error) error {
 	if err == nil {
