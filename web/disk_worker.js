@@ -32,6 +32,23 @@ const yieldChannel = new MessageChannel();
 const yielded = [];
 yieldChannel.port1.onmessage = () => yielded.shift()();
 
+// nextChunk returns the stream's next bytes, at most max of them (the rest
+// waits for the next call), or null at its end.
+async function nextChunk(s, max) {
+  let chunk = s.rest;
+  s.rest = null;
+  if (!chunk) {
+    const r = await s.reader.read();
+    if (r.done) return null;
+    chunk = r.value;
+  }
+  if (chunk.length > max) {
+    s.rest = chunk.subarray(max);
+    chunk = chunk.subarray(0, max);
+  }
+  return chunk;
+}
+
 // The checksum worker, started on first use (or warmed at open).
 const CRC_INFLIGHT = 32 << 20; // bytes posted but not yet checksummed
 const crcJobs = new Map();
@@ -128,18 +145,8 @@ self.aerodiskIO = {
   openStream: guard((file) => ({ reader: file.stream().getReader(), rest: null })),
   async streamRead(s, addr, len) {
     let n = 0;
-    while (n < len) {
-      let chunk = s.rest;
-      s.rest = null;
-      if (!chunk) {
-        const r = await s.reader.read();
-        if (r.done) break;
-        chunk = r.value;
-      }
-      const k = Math.min(chunk.length, len - n);
-      view(addr + n, k).set(k === chunk.length ? chunk : chunk.subarray(0, k));
-      if (k < chunk.length) s.rest = chunk.subarray(k);
-      n += k;
+    for (let chunk; n < len && (chunk = await nextChunk(s, len - n)); n += chunk.length) {
+      view(addr + n, chunk.length).set(chunk);
     }
     return n;
   },
@@ -158,18 +165,10 @@ self.aerodiskIO = {
     const j = crcJobs.get(job);
     let n = 0;
     while (n < len) {
-      let chunk = s.rest;
-      s.rest = null;
-      if (!chunk) {
-        const r = await s.reader.read();
-        if (r.done) break;
-        chunk = r.value;
-      }
-      if (chunk.length > len - n) {
-        s.rest = chunk.subarray(len - n);
-        chunk = chunk.slice(0, len - n); // owns its buffer, so it can be transferred
-      } else if (chunk.byteOffset !== 0 || chunk.byteLength !== chunk.buffer.byteLength) {
-        chunk = chunk.slice();
+      let chunk = await nextChunk(s, len - n);
+      if (!chunk) break;
+      if (chunk.byteOffset !== 0 || chunk.byteLength !== chunk.buffer.byteLength) {
+        chunk = chunk.slice(); // owns its buffer, so it can be transferred
       }
       const w = h.write(chunk, { at: at + n });
       if (w !== chunk.length) throw new DOMException(`wrote ${w} of ${chunk.length} bytes`, "QuotaExceededError");

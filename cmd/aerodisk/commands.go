@@ -161,10 +161,7 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer dst.Discard()
-	copts := convert.Options{}
-	if f.bools["-p"] {
-		copts.Progress = progressPrinter(stderr)
-	}
+	copts := progressOptions(f, stderr)
 	switch target {
 	case "raw":
 		_, err = convert.ToRaw(ctx, img, dst.Storage(), copts)
@@ -180,6 +177,14 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	return dst.Commit()
+}
+
+// progressOptions shows progress on stderr when -p was given.
+func progressOptions(f *flags, stderr io.Writer) convert.Options {
+	if !f.bools["-p"] {
+		return convert.Options{}
+	}
+	return convert.Options{Progress: progressPrinter(stderr)}
 }
 
 // progressPrinter prints qemu-img style "    (12.34/100%)" updates.
@@ -255,10 +260,7 @@ func runChecksum(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer img.Close()
-	copts := convert.Options{}
-	if f.bools["-p"] {
-		copts.Progress = progressPrinter(stderr)
-	}
+	copts := progressOptions(f, stderr)
 	res, err := convert.Convert(ctx, img, nil, copts)
 	if f.bools["-p"] {
 		fmt.Fprintln(stderr)
