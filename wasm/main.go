@@ -25,8 +25,8 @@ import (
 )
 
 func main() {
-	if role, _ := jsutil.Str(safejs.Global(), "aerodiskRole"); role == "crc" {
-		serveChecksums()
+	if role, _ := jsutil.Str(safejs.Global(), "aerodiskRole"); role == "helper" {
+		serveHelper()
 		if _, err := jsutil.Call("ready"); err != nil {
 			panic(err)
 		}

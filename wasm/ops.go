@@ -11,6 +11,7 @@ import (
 	"github.com/hack-pad/safejs"
 
 	"aerodisk/internal/catalog"
+	"aerodisk/internal/gzipx"
 	"aerodisk/internal/jsutil"
 	"aerodisk/internal/manager"
 	"aerodisk/internal/opfs"
@@ -120,7 +121,12 @@ func (w *worker) open(r *request) (any, error) {
 	if d, err := b.ExportDir(); err == nil {
 		d.Clear() // temporary exports from earlier sessions
 	}
-	jsutil.Call("warmCRC") // start the checksum worker while the page settles
+	jsutil.Call("warmHelper") // start the helper worker while the page settles
+	// Two chunks queued at the helper keep it busy while this worker
+	// compresses its own share.
+	m.GzipHelpers = make(chan gzipx.Compressor, 2)
+	m.GzipHelpers <- &remoteCompressor{}
+	m.GzipHelpers <- &remoteCompressor{}
 	w.mu.Lock()
 	w.dm = &diskManager{m: m, backend: b}
 	w.mu.Unlock()

@@ -8,9 +8,10 @@ importScripts("./wasm_exec.js");
 
 let memory = null; // the Go instance's WebAssembly.Memory
 // The same script runs two roles: the disk worker, and (named
-// "aerodisk-crc") a checksum worker the disk worker starts, so a raw import
-// checksums on a second core while this one streams into the file.
-self.aerodiskRole = self.name === "aerodisk-crc" ? "crc" : "disk";
+// "aerodisk-helper") a helper worker the disk worker starts, which works on a
+// second core: it checksums a raw import while this worker streams it into
+// the file, and compresses chunks of a gzip export.
+self.aerodiskRole = self.name === "aerodisk-helper" ? "helper" : "disk";
 const pending = []; // messages that arrive before Go is ready
 
 // A view over Go memory, made per call: memory growth detaches old buffers.
@@ -49,15 +50,32 @@ async function nextChunk(s, max) {
   return chunk;
 }
 
-// The checksum worker, started on first use (or warmed at open).
+// The helper worker, started on first use (or warmed at open).
 const CRC_INFLIGHT = 32 << 20; // bytes posted but not yet checksummed
 const crcJobs = new Map();
 let nextCRCJob = 1;
-let crcWorkerInstance = null;
-function crcWorker() {
-  if (!crcWorkerInstance) {
-    crcWorkerInstance = new Worker("./disk_worker.js", { name: "aerodisk-crc" });
-    crcWorkerInstance.onmessage = (e) => {
+const deflates = new Map(); // id → promise of {seg, crc} or {error}
+const deflateWaiters = new Map(); // id → its resolve
+let nextDeflate = 1;
+let helperInstance = null;
+function helper() {
+  if (!helperInstance) {
+    helperInstance = new Worker("./disk_worker.js", { name: "aerodisk-helper" });
+    helperInstance.onerror = (e) => {
+      // A dead helper must not leave waiters hanging: fail them all.
+      const error = `the helper worker failed: ${e.message || "unknown error"}`;
+      for (const done of deflateWaiters.values()) done({ error });
+      deflateWaiters.clear();
+      for (const j of crcJobs.values()) if (j.done) j.done(undefined);
+      helperInstance = null;
+    };
+    helperInstance.onmessage = (e) => {
+      if (e.data.deflated) {
+        const done = deflateWaiters.get(e.data.deflated);
+        deflateWaiters.delete(e.data.deflated);
+        if (done) done({ seg: e.data.seg, crc: e.data.crc >>> 0, error: e.data.error });
+        return;
+      }
       const j = crcJobs.get(e.data.job);
       if (!j) return;
       if (e.data.ack) {
@@ -67,7 +85,7 @@ function crcWorker() {
       if ("crc" in e.data && j.done) j.done(e.data.crc >>> 0);
     };
   }
-  return crcWorkerInstance;
+  return helperInstance;
 }
 
 self.aerodiskIO = {
@@ -158,7 +176,7 @@ self.aerodiskIO = {
   crcBegin: guard(() => {
     const id = nextCRCJob++;
     crcJobs.set(id, { inflight: 0, wake: null, done: null });
-    crcWorker().postMessage({ job: id, begin: true });
+    helper().postMessage({ job: id, begin: true });
     return id;
   }),
   async streamCopy(s, h, at, len, job) {
@@ -175,20 +193,36 @@ self.aerodiskIO = {
       n += w;
       while (j.inflight > CRC_INFLIGHT) await new Promise((wake) => { j.wake = wake; });
       j.inflight += chunk.length;
-      crcWorker().postMessage({ job, chunk }, [chunk.buffer]);
+      helper().postMessage({ job, chunk }, [chunk.buffer]);
     }
     return n;
   },
   crcEnd: (job) =>
     new Promise((resolve) => {
       crcJobs.get(job).done = resolve;
-      crcWorker().postMessage({ job, end: true });
+      helper().postMessage({ job, end: true });
     }).finally(() => crcJobs.delete(job)),
   crcCancel: guard((job) => {
     crcJobs.delete(job);
-    crcWorker().postMessage({ job, cancel: true });
+    helper().postMessage({ job, cancel: true });
   }),
-  warmCRC: guard(() => { crcWorker(); }),
+  warmHelper: guard(() => { helper(); }),
+
+  // Compresses one chunk of Go memory in the helper worker: deflateStart
+  // copies and posts it and returns an id; deflateWait(id) resolves to
+  // {seg: Uint8Array, crc} or {error}.
+  deflateStart: guard((addr, len) => {
+    const id = nextDeflate++;
+    const chunk = view(addr, len).slice();
+    deflates.set(id, new Promise((resolve) => deflateWaiters.set(id, resolve)));
+    helper().postMessage({ deflate: id, chunk }, [chunk.buffer]);
+    return id;
+  }),
+  deflateWait(id) {
+    const p = deflates.get(id);
+    deflates.delete(id);
+    return p;
+  },
 
   // Messages to the page.
   post: guard((msg) => self.postMessage(msg)),

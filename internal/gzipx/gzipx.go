@@ -186,18 +186,8 @@ func (z *Writer) WriteZeros(n int64) error {
 		_, err := z.Write(zeroBuf[:n])
 		return err
 	}
-	// End the data segment on a byte boundary with non-final blocks.
-	if z.pending {
-		if err := z.fw.Flush(); err != nil {
-			z.err = err
-			return err
-		}
-		z.pending = false
-	}
-	// Forget the history the decoder's window will no longer hold.
-	if z.hist {
-		z.fw.Reset(z.w)
-		z.hist = false
+	if err := z.endDataSegment(); err != nil {
+		return err
 	}
 	seg := kSegment()
 	for left := n; left >= K; left -= K {
@@ -215,6 +205,24 @@ func (z *Writer) WriteZeros(n int64) error {
 	}
 	z.crc = checksum.ExtendZeros(z.crc, n)
 	z.size += uint64(n)
+	return nil
+}
+
+// endDataSegment ends the compressor's segment before a segment made
+// elsewhere: a sync flush ends it on a byte boundary with non-final blocks,
+// and a reset forgets the history the decoder's window will no longer hold.
+func (z *Writer) endDataSegment() error {
+	if z.pending {
+		if err := z.fw.Flush(); err != nil {
+			z.err = err
+			return err
+		}
+		z.pending = false
+	}
+	if z.hist {
+		z.fw.Reset(z.w)
+		z.hist = false
+	}
 	return nil
 }
 

@@ -33,33 +33,64 @@ func (m *Manager) Export(ctx context.Context, id string, o ExportOptions, w io.W
 		return err
 	}
 	defer img.Close()
-	var sink interface {
-		io.Writer
-		WriteZeros(n int64) error
-	}
-	var gz *gzipx.Writer
+	var sink exportSink = &zeroWriter{w: w}
 	if o.Gzip {
-		if gz, err = gzipx.NewWriter(w, gzipx.DefaultLevel); err != nil {
+		gz, release, err := m.gzipWriter(w)
+		if err != nil {
 			return err
 		}
+		defer release()
 		sink = gz
-	} else {
-		sink = &zeroWriter{w: w}
 	}
 	if err := exportImage(ctx, img, sink, convert.NewReporter(convertOptions(PhaseExport, o.Progress), img.Size())); err != nil {
 		return err
 	}
-	if gz != nil {
-		return gz.Close()
+	return sink.Close()
+}
+
+// exportSink receives an export: data, zero runs (which a gzip sink emits
+// without compressing them), and the end.
+type exportSink interface {
+	io.Writer
+	WriteZeros(n int64) error
+	Close() error
+}
+
+// gzipWriter returns the export's gzip writer and a function that returns
+// the helper compressors it borrowed.
+func (m *Manager) gzipWriter(w io.Writer) (exportSink, func(), error) {
+	z, err := gzipx.NewWriter(w, gzipx.DefaultLevel)
+	if err != nil {
+		return nil, nil, err
 	}
-	return nil
+	var helpers []gzipx.Compressor
+	for len(helpers) < cap(m.GzipHelpers) {
+		select {
+		case c := <-m.GzipHelpers:
+			helpers = append(helpers, c)
+			continue
+		default:
+		}
+		break
+	}
+	release := func() {
+		for _, c := range helpers {
+			m.GzipHelpers <- c
+		}
+	}
+	if len(helpers) == 0 {
+		return z, release, nil
+	}
+	local, err := gzipx.NewSegmentCompressor(gzipx.DefaultLevel)
+	if err != nil {
+		release()
+		return nil, nil, err
+	}
+	return gzipx.NewParallelWriter(z, append([]gzipx.Compressor{local}, helpers...)), release, nil
 }
 
 // exportImage walks img's extents, copying data and emitting zero runs.
-func exportImage(ctx context.Context, img formats.Image, sink interface {
-	io.Writer
-	WriteZeros(n int64) error
-}, rep func(done int64)) error {
+func exportImage(ctx context.Context, img formats.Image, sink exportSink, rep func(done int64)) error {
 	size := img.Size()
 	buf := make([]byte, exportChunk)
 	for off := int64(0); off < size; {
@@ -109,6 +140,7 @@ type zeroWriter struct {
 }
 
 func (z *zeroWriter) Write(p []byte) (int, error) { return z.w.Write(p) }
+func (z *zeroWriter) Close() error                { return nil }
 
 func (z *zeroWriter) WriteZeros(n int64) error {
 	if z.zeros == nil {

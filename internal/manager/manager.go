@@ -16,6 +16,7 @@ import (
 	"aerodisk/internal/convert"
 	"aerodisk/internal/diskerr"
 	"aerodisk/internal/formats"
+	"aerodisk/internal/gzipx"
 	"aerodisk/internal/sizefmt"
 	"aerodisk/internal/sparse"
 )
@@ -47,6 +48,11 @@ type Manager struct {
 	b     Backend
 	now   func() time.Time
 	newID func() string
+
+	// GzipHelpers lends extra compressors (running on other threads) to gzip
+	// exports; an export takes those that are free and returns them after.
+	// nil: exports compress here alone.
+	GzipHelpers chan gzipx.Compressor
 }
 
 // New returns a Manager over b and sweeps files that no catalog entry names

@@ -17,6 +17,7 @@ import (
 	"aerodisk/internal/catalog"
 	"aerodisk/internal/checksum"
 	"aerodisk/internal/dirstore"
+	"aerodisk/internal/gzipx"
 	"aerodisk/internal/manager"
 	"aerodisk/internal/testutil"
 )
@@ -486,5 +487,31 @@ func TestErrorMessagesForPeople(t *testing.T) {
 	_, err = m.Get("nope")
 	if msg := manager.ErrorMessage(err); msg != "That disk does not exist (it may have been deleted in another tab)." {
 		t.Errorf("not found: %q", msg)
+	}
+}
+
+// TestParallelGzipExport: with a helper compressor (in the browser, the
+// helper worker's), gzip exports decode to the same bytes.
+func TestParallelGzipExport(t *testing.T) {
+	dir := t.TempDir()
+	raw := testutil.BaseDisk(t, dir, "d.raw", 13<<20+512, 9)
+	want, _ := os.ReadFile(raw)
+	m, _ := newManager(t, t.TempDir())
+	m.GzipHelpers = make(chan gzipx.Compressor, 2)
+	for range 2 {
+		helper, err := gzipx.NewSegmentCompressor(gzipx.DefaultLevel)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.GzipHelpers <- helper
+	}
+	d := must(m.Import(context.Background(), input(t, raw), manager.ImportOptions{Convert: true}))
+	for range 2 { // the helper is returned after each export
+		if got := exportBytes(t, m, d.ID, true); !bytes.Equal(got, want) {
+			t.Fatal("parallel gzip export differs")
+		}
+		if len(m.GzipHelpers) != 2 {
+			t.Fatal("the helper compressor was not returned")
+		}
 	}
 }

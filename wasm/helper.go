@@ -1,0 +1,223 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/hack-pad/safejs"
+
+	"aerodisk/internal/checksum"
+	"aerodisk/internal/gzipx"
+	"aerodisk/internal/jsutil"
+	"aerodisk/internal/manager"
+	"aerodisk/internal/opfs"
+)
+
+// The helper worker: a second instance of this module, started by the disk
+// worker, working on another core. It checksums the chunks of a raw import
+// while the disk worker streams them into the file, and compresses chunks of
+// a gzip export as independent deflate segments.
+//
+//	disk → helper  {job, begin} · {job, chunk: Uint8Array (transferred)} · {job, end} · {job, cancel}
+//	               {deflate: id, chunk: Uint8Array (transferred)}
+//	helper → disk  {job, ack: bytes} after each chunk · {job, crc} after end
+//	               {deflated: id, seg: Uint8Array, crc} or {deflated: id, error}
+func serveHelper() {
+	crcs := map[int]uint32{}
+	var buf []byte
+	var comp *gzipx.SegmentCompressor
+	post := func(m map[string]any) {
+		if v, err := safejs.ValueOf(m); err == nil {
+			jsutil.Call("post", v)
+		}
+	}
+	handler, err := safejs.FuncOf(func(this safejs.Value, args []safejs.Value) any {
+		if len(args) == 0 {
+			return nil
+		}
+		msg := args[0]
+		if id, _ := jsutil.Int(msg, "deflate"); id != 0 {
+			// Always answer: the disk worker waits for this reply.
+			seg, crc, err := deflateChunk(&comp, &buf, msg)
+			var reply safejs.Value
+			if err == nil {
+				if reply, err = safejs.ValueOf(map[string]any{"deflated": id, "crc": float64(crc)}); err == nil {
+					err = reply.Set("seg", seg) // ValueOf cannot take a Value inside a map
+				}
+			}
+			if err != nil {
+				reply, _ = safejs.ValueOf(map[string]any{"deflated": id, "error": err.Error()})
+			}
+			jsutil.Call("post", reply)
+			return nil
+		}
+		id, _ := jsutil.Int(msg, "job")
+		job := int(id)
+		if chunk, err := msg.Get("chunk"); err == nil && !chunk.IsUndefined() {
+			n, _ := chunk.Length()
+			if cap(buf) < n {
+				buf = make([]byte, n)
+			}
+			got, err := safejs.CopyBytesToGo(buf[:n], chunk)
+			if err != nil {
+				return nil
+			}
+			crcs[job] = checksum.Update(crcs[job], buf[:got])
+			post(map[string]any{"job": job, "ack": got})
+			return nil
+		}
+		switch {
+		case has(msg, "begin"):
+			crcs[job] = 0
+		case has(msg, "end"):
+			post(map[string]any{"job": job, "crc": float64(crcs[job])})
+			delete(crcs, job)
+		case has(msg, "cancel"):
+			delete(crcs, job)
+		}
+		return nil
+	})
+	if err != nil {
+		panic(err)
+	}
+	if err := safejs.Global().Set("aerodiskHandle", handler); err != nil {
+		panic(err)
+	}
+}
+
+// deflateChunk compresses the message's chunk into a new Uint8Array.
+func deflateChunk(comp **gzipx.SegmentCompressor, buf *[]byte, msg safejs.Value) (safejs.Value, uint32, error) {
+	if *comp == nil {
+		c, err := gzipx.NewSegmentCompressor(gzipx.DefaultLevel)
+		if err != nil {
+			return safejs.Undefined(), 0, err
+		}
+		*comp = c
+	}
+	chunk, err := msg.Get("chunk")
+	if err != nil {
+		return safejs.Undefined(), 0, err
+	}
+	n, err := chunk.Length()
+	if err != nil {
+		return safejs.Undefined(), 0, err
+	}
+	if cap(*buf) < n {
+		*buf = make([]byte, n)
+	}
+	got, err := safejs.CopyBytesToGo((*buf)[:n], chunk)
+	if err != nil {
+		return safejs.Undefined(), 0, err
+	}
+	seg, crc, err := (*comp).Compress((*buf)[:got])
+	if err != nil {
+		return safejs.Undefined(), 0, err
+	}
+	u8, err := safejs.Global().Get("Uint8Array")
+	if err != nil {
+		return safejs.Undefined(), 0, err
+	}
+	out, err := u8.New(len(seg))
+	if err != nil {
+		return safejs.Undefined(), 0, err
+	}
+	if _, err := safejs.CopyBytesToJS(out, seg); err != nil {
+		return safejs.Undefined(), 0, err
+	}
+	return out, crc, nil
+}
+
+// remoteCompressor is a gzipx.Compressor that runs in the helper worker.
+// Several share the worker: it queues their chunks, so while this worker
+// compresses its own share the helper always has the next chunk waiting.
+type remoteCompressor struct{ out []byte }
+
+func (r *remoteCompressor) Start(p []byte) func() ([]byte, uint32, error) {
+	// The chunk is copied and posted now, synchronously.
+	idV, err := jsutil.Call("deflateStart", jsutil.Addr(p), len(p))
+	if err != nil {
+		return func() ([]byte, uint32, error) { return nil, 0, err }
+	}
+	return func() ([]byte, uint32, error) {
+		v, err := jsutil.CallAwait("deflateWait", idV)
+		if err != nil {
+			return nil, 0, err
+		}
+		if msg, _ := jsutil.Str(v, "error"); msg != "" {
+			return nil, 0, errors.New("helper worker: " + msg)
+		}
+		seg, err := v.Get("seg")
+		if err != nil {
+			return nil, 0, err
+		}
+		n, err := seg.Length()
+		if err != nil {
+			return nil, 0, err
+		}
+		if cap(r.out) < n {
+			r.out = make([]byte, n)
+		}
+		if _, err := safejs.CopyBytesToGo(r.out[:n], seg); err != nil {
+			return nil, 0, err
+		}
+		crc, err := jsutil.Int(v, "crc")
+		return r.out[:n], uint32(crc), err
+	}
+}
+
+func has(v safejs.Value, prop string) bool {
+	b, _ := jsutil.Bool(v, prop)
+	return b
+}
+
+// CopyTo implements manager.StreamCopier: the file's stream goes straight
+// into the OPFS file (no copy through Go memory) and to the checksum worker,
+// so the CRC runs in parallel with the copy.
+func (f *fileInput) CopyTo(ctx context.Context, dst manager.File, progress func(done int64)) (uint32, error) {
+	of, ok := dst.(*opfs.File)
+	if !ok {
+		return 0, manager.ErrNoFastCopy
+	}
+	jobV, err := jsutil.Call("crcBegin")
+	if err != nil {
+		return 0, err
+	}
+	job, _ := jobV.Int()
+	s, err := jsutil.Call("openStream", f.file)
+	if err != nil {
+		jsutil.Call("crcCancel", job)
+		return 0, err
+	}
+	defer jsutil.Call("closeStream", s)
+	const step = 16 << 20 // bytes per call: one awaited promise each
+	for off := int64(0); off < f.size; {
+		if err := ctx.Err(); err != nil {
+			jsutil.Call("crcCancel", job)
+			return 0, err
+		}
+		v, err := jsutil.CallAwait("streamCopy", s, of.Handle(), off, min(step, f.size-off), job)
+		if err != nil {
+			jsutil.Call("crcCancel", job)
+			return 0, of.MapErr("write", err)
+		}
+		n, _ := v.Float()
+		if n == 0 {
+			jsutil.Call("crcCancel", job)
+			return 0, fmt.Errorf("%s ended after %d of %d bytes", f.name, off, f.size)
+		}
+		off += int64(n)
+		progress(off)
+	}
+	v, err := jsutil.CallAwait("crcEnd", job)
+	if err != nil {
+		return 0, err
+	}
+	crc, err := v.Float()
+	if err != nil {
+		return 0, errors.New("the checksum worker sent no checksum")
+	}
+	return uint32(crc), nil
+}
