@@ -39,11 +39,11 @@ func IsDOM(err error, names ...string) bool {
 	return false
 }
 
-var io safejs.Value
+var helpers safejs.Value // self.aerodiskIO once found (the zero Value is undefined)
 
 // IO returns self.aerodiskIO, the worker's helper object.
 func IO() (safejs.Value, error) {
-	if io.IsUndefined() || io.IsNull() || io.Type() == safejs.TypeUndefined {
+	if helpers.IsUndefined() {
 		v, err := safejs.Global().Get("aerodiskIO")
 		if err != nil {
 			return v, err
@@ -51,9 +51,9 @@ func IO() (safejs.Value, error) {
 		if v.IsUndefined() {
 			return v, errors.New("self.aerodiskIO is missing: the worker script did not set it up")
 		}
-		io = v
+		helpers = v
 	}
-	return io, nil
+	return helpers, nil
 }
 
 // Call calls aerodiskIO[fn]. Helpers return {e: {name, message}} instead of
