@@ -21,7 +21,7 @@ import (
 // while the disk worker streams them into the file, and compresses chunks of
 // a gzip export as independent deflate segments.
 //
-//	disk → helper  {job, begin} · {job, chunk: Uint8Array (transferred)} · {job, end} · {job, cancel}
+//	disk → helper  {job, begin} · {job, chunks: [Uint8Array] (transferred)} · {job, end} · {job, cancel}
 //	               {deflate: id, chunk: Uint8Array (transferred)}
 //	helper → disk  {job, ack: bytes} after each chunk · {job, crc} after end
 //	               {deflated: id, seg: Uint8Array, crc} or {deflated: id, error}
@@ -56,17 +56,26 @@ func serveHelper() {
 		}
 		id, _ := jsutil.Int(msg, "job")
 		job := int(id)
-		if chunk, err := msg.Get("chunk"); err == nil && !chunk.IsUndefined() {
-			n, _ := chunk.Length()
-			if cap(buf) < n {
-				buf = make([]byte, n)
+		if chunks, err := msg.Get("chunks"); err == nil && !chunks.IsUndefined() {
+			count, _ := chunks.Length()
+			total := 0
+			for i := 0; i < count; i++ {
+				chunk, err := chunks.Index(i)
+				if err != nil {
+					return nil
+				}
+				n, _ := chunk.Length()
+				if cap(buf) < n {
+					buf = make([]byte, n)
+				}
+				got, err := safejs.CopyBytesToGo(buf[:n], chunk)
+				if err != nil {
+					return nil
+				}
+				crcs[job] = checksum.Update(crcs[job], buf[:got])
+				total += got
 			}
-			got, err := safejs.CopyBytesToGo(buf[:n], chunk)
-			if err != nil {
-				return nil
-			}
-			crcs[job] = checksum.Update(crcs[job], buf[:got])
-			post(map[string]any{"job": job, "ack": got})
+			post(map[string]any{"job": job, "ack": total})
 			return nil
 		}
 		switch {

@@ -181,6 +181,7 @@ self.aerodiskIO = {
   }),
   async streamCopy(s, h, at, len, job) {
     const j = crcJobs.get(job);
+    const batch = [];
     let n = 0;
     while (n < len) {
       let chunk = await nextChunk(s, len - n);
@@ -191,10 +192,12 @@ self.aerodiskIO = {
       const w = h.write(chunk, { at: at + n });
       if (w !== chunk.length) throw new DOMException(`wrote ${w} of ${chunk.length} bytes`, "QuotaExceededError");
       n += w;
-      while (j.inflight > CRC_INFLIGHT) await new Promise((wake) => { j.wake = wake; });
-      j.inflight += chunk.length;
-      helper().postMessage({ job, chunk }, [chunk.buffer]);
+      batch.push(chunk);
     }
+    // One message per call (≤ 16 MiB): posting each stream chunk costs more.
+    while (j.inflight > CRC_INFLIGHT) await new Promise((wake) => { j.wake = wake; });
+    j.inflight += n;
+    helper().postMessage({ job, chunks: batch }, batch.map((c) => c.buffer));
     return n;
   },
   crcEnd: (job) =>
