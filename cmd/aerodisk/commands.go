@@ -22,6 +22,20 @@ func oneArg(f *flags, what string) (string, error) {
 	return f.args[0], nil
 }
 
+// blockSizeOption reads --block-size (0 when absent: AEROSPAR's default).
+// sparse validates the value itself.
+func blockSizeOption(f *flags) (uint32, error) {
+	bs, ok := f.values["--block-size"]
+	if !ok {
+		return 0, nil
+	}
+	n, err := sizefmt.Parse(bs)
+	if err != nil || n > 1<<30 {
+		return 0, usageError(fmt.Sprintf("bad --block-size %q", bs))
+	}
+	return uint32(n), nil
+}
+
 // openFileArg opens the one FILE argument with the -f and
 // --accept-bad-checksum options.
 func openFileArg(f *flags) (string, formats.Image, error) {
@@ -143,13 +157,9 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if !ok {
 		return usageError("convert needs -O raw|aerospar")
 	}
-	var blockSize uint32
-	if bs, ok := f.values["--block-size"]; ok {
-		n, err := sizefmt.Parse(bs)
-		if err != nil || n > 1<<30 {
-			return usageError(fmt.Sprintf("bad --block-size %q", bs))
-		}
-		blockSize = uint32(n)
+	blockSize, err := blockSizeOption(f)
+	if err != nil {
+		return err
 	}
 	img, err := openImage(in, opts)
 	if err != nil {
@@ -218,13 +228,9 @@ func runCreate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if size%512 != 0 {
 		return fmt.Errorf("size %d is not a multiple of 512 bytes", size)
 	}
-	blockSize := uint32(sparse.DefaultBlockSize)
-	if bs, ok := f.values["--block-size"]; ok {
-		n, err := sizefmt.Parse(bs)
-		if err != nil || n > 1<<30 {
-			return usageError(fmt.Sprintf("bad --block-size %q", bs))
-		}
-		blockSize = uint32(n)
+	blockSize, err := blockSizeOption(f)
+	if err != nil {
+		return err
 	}
 	dst, err := createOutput(out)
 	if err != nil {

@@ -12,6 +12,7 @@ package catalog
 import (
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -289,16 +290,12 @@ func cloneStr(s *string) *string {
 
 // fieldNames lists the JSON names of a struct's exported fields.
 func fieldNames(v any) map[string]bool {
-	b, _ := json.Marshal(v)
-	var m map[string]json.RawMessage
-	json.Unmarshal(b, &m)
 	names := map[string]bool{}
-	for k := range m {
-		names[k] = true
-	}
-	// omitempty fields are absent from a zero value's encoding.
-	for _, k := range []string{"sourceFileName", "sourceFormat", "sourceChecksum"} {
-		names[k] = true
+	t := reflect.TypeOf(v)
+	for i := range t.NumField() {
+		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
+			names[name] = true
+		}
 	}
 	return names
 }

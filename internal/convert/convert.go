@@ -10,12 +10,12 @@ package convert
 
 import (
 	"context"
-	"encoding/binary"
 	"io"
 	"time"
 
 	"aerodisk/internal/checksum"
 	"aerodisk/internal/formats"
+	"aerodisk/internal/zero"
 )
 
 const (
@@ -210,7 +210,7 @@ func consume(d *checksum.Digest, dst io.WriterAt, b []byte, off int64) (written 
 	}
 	for i := 0; i < len(b); i += zeroGrain {
 		g := b[i:min(i+zeroGrain, len(b))]
-		if IsZero(g) {
+		if zero.Is(g) {
 			if err := flush(i); err != nil {
 				return written, err
 			}
@@ -220,21 +220,4 @@ func consume(d *checksum.Digest, dst io.WriterAt, b []byte, off int64) (written 
 		}
 	}
 	return written, flush(len(b))
-}
-
-// IsZero reports whether b holds only zero bytes.
-func IsZero(b []byte) bool {
-	for len(b) >= 32 {
-		if binary.LittleEndian.Uint64(b)|binary.LittleEndian.Uint64(b[8:])|
-			binary.LittleEndian.Uint64(b[16:])|binary.LittleEndian.Uint64(b[24:]) != 0 {
-			return false
-		}
-		b = b[32:]
-	}
-	for _, c := range b {
-		if c != 0 {
-			return false
-		}
-	}
-	return true
 }

@@ -11,6 +11,7 @@ import (
 	"aerodisk/internal/formats"
 	"aerodisk/internal/storage"
 	"aerodisk/internal/testutil"
+	"aerodisk/internal/zero"
 )
 
 // holey is an image whose extents are given explicitly, so the Zero and
@@ -77,7 +78,7 @@ func TestConvertCopiesAndChecksums(t *testing.T) {
 		// Zero runs inside Data extents are not written: only non-zero bytes are.
 		nonZero := int64(0)
 		for i := 0; i < len(src.data); i += zeroGrain {
-			if !IsZero(src.data[i:min(i+zeroGrain, len(src.data))]) {
+			if !zero.Is(src.data[i:min(i+zeroGrain, len(src.data))]) {
 				nonZero += int64(min(zeroGrain, len(src.data)-i))
 			}
 		}
@@ -115,27 +116,5 @@ func (failingWriter) WriteAt(p []byte, off int64) (int, error) { return 0, error
 func TestConvertWriteError(t *testing.T) {
 	if _, err := Convert(context.Background(), newHoley(), failingWriter{}, Options{}); err == nil || err.Error() != "disk full" {
 		t.Fatalf("got %v", err)
-	}
-}
-
-func TestIsZero(t *testing.T) {
-	b := make([]byte, 1000)
-	if !IsZero(b) {
-		t.Fatal("zeros")
-	}
-	for _, i := range []int{0, 31, 32, 999} {
-		b[i] = 1
-		if IsZero(b) {
-			t.Fatalf("byte %d", i)
-		}
-		b[i] = 0
-	}
-}
-
-func BenchmarkIsZero(b *testing.B) {
-	buf := make([]byte, 4<<20)
-	b.SetBytes(int64(len(buf)))
-	for i := 0; i < b.N; i++ {
-		IsZero(buf)
 	}
 }

@@ -180,7 +180,7 @@ func (p *ParallelWriter) emitOne() error {
 
 // flush compresses the partial chunk and writes everything in flight.
 func (p *ParallelWriter) flush() error {
-	if p.buf != nil && len(p.buf) > 0 {
+	if len(p.buf) > 0 {
 		if err := p.dispatch(); err != nil {
 			return err
 		}

@@ -1,6 +1,7 @@
 package sparse
 
 import (
+	"aerodisk/internal/zero"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -179,7 +180,7 @@ func readAllChecked(t *testing.T, d *Disk) {
 			}
 		} else {
 			n := min(int64(len(buf)), e.Len)
-			if k, err := d.ReadAt(buf[:n], off); k != int(n) || err != nil || !isZero(buf[:n]) {
+			if k, err := d.ReadAt(buf[:n], off); k != int(n) || err != nil || !zero.Is(buf[:n]) {
 				t.Fatalf("unallocated ReadAt(%d,+%d) = %d, %v", off, n, k, err)
 			}
 		}

@@ -10,7 +10,6 @@
 package sparse
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"io"
@@ -154,19 +153,9 @@ func newLayout(diskSize int64, blockSize uint32) (layout, error) {
 	return l, nil
 }
 
-// zeros is a shared source of zero bytes (read-only).
+// zeros is a shared source of zero bytes (read-only), for zeroing the
+// partial edges of a discard.
 var zeros [64 << 10]byte
-
-func isZero(b []byte) bool {
-	for len(b) > 0 {
-		n := min(len(b), len(zeros))
-		if !bytes.Equal(b[:n], zeros[:n]) {
-			return false
-		}
-		b = b[n:]
-	}
-	return true
-}
 
 // readFull reads exactly len(p) bytes at off; a short file is ErrTruncated.
 func readFull(r io.ReaderAt, p []byte, off int64, what string) error {

@@ -1,6 +1,7 @@
 package sparse
 
 import (
+	"aerodisk/internal/zero"
 	"cmp"
 	"encoding/binary"
 	"io"
@@ -385,7 +386,7 @@ func (d *Disk) WriteAt(p []byte, off int64) (int, error) {
 			if err := writeFull(d.st, p[n:n+c], e+in); err != nil {
 				return int(n), err
 			}
-		} else if chunk := p[n : n+c]; !isZero(chunk) {
+		} else if chunk := p[n : n+c]; !zero.Is(chunk) {
 			if err := d.allocate(b, in, chunk); err != nil {
 				return int(n), err
 			}

@@ -1,6 +1,7 @@
 package sparse
 
 import (
+	"aerodisk/internal/zero"
 	"bytes"
 	"encoding/binary"
 	"errors"
@@ -98,7 +99,7 @@ func checkDisk(t testing.TB, d *Disk, ref []byte) {
 		if e.Allocated {
 			k = 1
 			allocBytes += e.Len
-		} else if !isZero(ref[off : off+e.Len]) {
+		} else if !zero.Is(ref[off : off+e.Len]) {
 			t.Fatalf("unallocated extent %+v holds non-zero reference data", e)
 		}
 		if k == prevKind && prevEnd == off {
@@ -180,7 +181,7 @@ func TestCreateOpenRoundTrip(t *testing.T) {
 					le.Uint64(b[48:]) != uint64((64+8*entries+bs-1)/bs*bs) || le.Uint64(b[56:]) != 0 {
 					t.Fatalf("bad header % x", b[:64])
 				}
-				if !isZero(b[64:]) {
+				if !zero.Is(b[64:]) {
 					t.Fatal("table not zero")
 				}
 				ref := make([]byte, c.size)

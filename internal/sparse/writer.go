@@ -1,6 +1,7 @@
 package sparse
 
 import (
+	"aerodisk/internal/zero"
 	"encoding/binary"
 	"io/fs"
 
@@ -66,7 +67,7 @@ func (w *Writer) WriteAt(p []byte, off int64) (int, error) {
 			}
 		}
 		if c == w.bs { // a whole block (so in == 0 and nothing buffered for it)
-			if !isZero(chunk) {
+			if !zero.Is(chunk) {
 				if err := w.store(b, chunk); err != nil {
 					return int(n), err
 				}
@@ -100,7 +101,7 @@ func (w *Writer) flushBuf() error {
 	}
 	b := w.cur
 	w.cur = -1
-	if isZero(w.buf) {
+	if zero.Is(w.buf) {
 		return nil
 	}
 	return w.store(b, w.buf)
