@@ -61,6 +61,7 @@ let helperInstance = null;
 function helper() {
   if (!helperInstance) {
     helperInstance = new Worker("./disk_worker.js", { name: "aerodisk-helper" });
+    helperInstance.postMessage({ module: wasmModule });
     helperInstance.onerror = (e) => {
       // A dead helper must not leave waiters hanging: fail them all.
       const error = `the helper worker failed: ${e.message || "unknown error"}`;
@@ -241,12 +242,33 @@ self.aerodiskIO = {
   }),
 };
 
-self.onmessage = (e) => pending.push(e.data);
-
 const go = new Go();
-WebAssembly.instantiateStreaming(fetch("./aerodisk.wasm"), go.importObject)
-  .then(({ instance }) => {
-    memory = instance.exports.mem;
-    return go.run(instance);
-  })
-  .catch((e) => self.postMessage({ fatal: { name: e.name || "Error", message: String(e.message || e) } }));
+let wasmModule = null; // compiled once, shared with the helper worker
+
+function run(instancePromise) {
+  instancePromise
+    .then((instance) => {
+      memory = instance.exports.mem;
+      return go.run(instance);
+    })
+    .catch((e) => self.postMessage({ fatal: { name: e.name || "Error", message: String(e.message || e) } }));
+}
+
+if (self.aerodiskRole === "helper") {
+  // The disk worker sends its compiled module first: no second fetch or
+  // compile of the wasm on start-up.
+  self.onmessage = (e) => {
+    if (e.data && e.data.module) {
+      self.onmessage = (later) => pending.push(later.data);
+      run(WebAssembly.instantiate(e.data.module, go.importObject));
+    } else {
+      pending.push(e.data);
+    }
+  };
+} else {
+  self.onmessage = (e) => pending.push(e.data);
+  run(WebAssembly.instantiateStreaming(fetch("./aerodisk.wasm"), go.importObject).then((r) => {
+    wasmModule = r.module;
+    return r.instance;
+  }));
+}
