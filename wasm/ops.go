@@ -12,6 +12,7 @@ import (
 
 	"aerodisk/internal/catalog"
 	"aerodisk/internal/gzipx"
+	"aerodisk/internal/idb"
 	"aerodisk/internal/jsutil"
 	"aerodisk/internal/manager"
 	"aerodisk/internal/opfs"
@@ -19,8 +20,7 @@ import (
 
 // diskManager is the open manager and what it runs on.
 type diskManager struct {
-	m       *manager.Manager
-	backend *opfs.Backend
+	m *manager.Manager
 }
 
 func (w *worker) dispatch(r *request) (any, error) {
@@ -93,24 +93,30 @@ func (w *worker) dispatch(r *request) (any, error) {
 	return nil, fmt.Errorf("%w: unknown operation %q", catalog.ErrInvalid, r.op)
 }
 
-// open chooses the backend ("auto" prefers OPFS) and starts the manager,
-// which sweeps files a killed tab left behind.
+// open chooses the backend ("auto" prefers OPFS, falling back to IndexedDB
+// where sync access handles are missing) and starts the manager, which
+// sweeps files (or chunks) a killed tab left behind.
 func (w *worker) open(r *request) (any, error) {
 	want, _ := jsutil.Str(r.args, "backend")
+	if hide, _ := jsutil.Bool(r.args, "simulateNoSyncAccessHandles"); hide {
+		jsutil.Call("hideSyncAccessHandles")
+	}
+	var b manager.Backend
+	var err error
 	switch want {
 	case "", "auto", "opfs":
-		if !opfs.Supported() {
-			if want == "opfs" {
-				return nil, fmt.Errorf("%w: this browser has no OPFS sync access handles", manager.ErrUnsupportedBackend)
-			}
-			return nil, fmt.Errorf("%w: this browser has no OPFS sync access handles, and the IndexedDB backend is not available yet", manager.ErrUnsupportedBackend)
+		if opfs.Supported() {
+			b, err = opfs.Open()
+		} else if want == "opfs" {
+			return nil, fmt.Errorf("%w: this browser has no OPFS sync access handles", manager.ErrUnsupportedBackend)
+		} else {
+			b, err = idb.Open(r.ctx)
 		}
 	case "idb":
-		return nil, fmt.Errorf("%w: the IndexedDB backend is not available yet", manager.ErrUnsupportedBackend)
+		b, err = idb.Open(r.ctx)
 	default:
 		return nil, fmt.Errorf("%w: backend must be \"auto\", \"opfs\" or \"idb\", not %q", catalog.ErrInvalid, want)
 	}
-	b, err := opfs.Open()
 	if err != nil {
 		return nil, err
 	}
@@ -118,8 +124,11 @@ func (w *worker) open(r *request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d, err := b.ExportDir(); err == nil {
-		d.Clear() // temporary exports from earlier sessions
+	tempExports := opfs.Supported()
+	if tempExports {
+		if d, err := opfs.ExportDir(); err == nil {
+			d.Clear() // temporary exports from earlier sessions
+		}
 	}
 	jsutil.Call("warmHelper") // start the helper worker while the page settles
 	// Two chunks queued at the helper keep it busy while this worker
@@ -128,9 +137,10 @@ func (w *worker) open(r *request) (any, error) {
 	m.GzipHelpers <- &remoteCompressor{}
 	m.GzipHelpers <- &remoteCompressor{}
 	w.mu.Lock()
-	w.dm = &diskManager{m: m, backend: b}
+	w.dm = &diskManager{m: m}
 	w.mu.Unlock()
-	return map[string]string{"backend": b.Name()}, nil
+	// Without sync access handles the page downloads exports another way.
+	return map[string]any{"backend": b.Name(), "tempExports": tempExports}, nil
 }
 
 // exportToTemp writes an export into aero/exports/<name> for the page to
@@ -139,7 +149,7 @@ func (dm *diskManager) exportToTemp(r *request) (any, error) {
 	name, _ := jsutil.Str(r.args, "fileName")
 	id, _ := jsutil.Str(r.args, "id")
 	gz, _ := jsutil.Bool(r.args, "gzip")
-	dir, err := dm.backend.ExportDir()
+	dir, err := opfs.ExportDir()
 	if err != nil {
 		return nil, err
 	}

@@ -53,8 +53,11 @@ export class DiskManager {
     });
     const dm = new DiskManager(worker, performance.now() - started);
     try {
-      const r = await dm._call("open", { backend: options.backend || "auto" });
+      // _simulateNoSyncAccessHandles (tests only) removes
+      // createSyncAccessHandle in the worker, as in browsers that lack it.
+      const r = await dm._call("open", { backend: options.backend || "auto", simulateNoSyncAccessHandles: !!options._simulateNoSyncAccessHandles });
       dm.backend = r.backend;
+      dm._tempExports = r.tempExports;
     } catch (e) {
       worker.terminate();
       throw e;
@@ -181,10 +184,18 @@ export class DiskManager {
       await stream.pipeTo(writable, { signal });
       return;
     }
-    const r = await this._call("exportToTemp", { id, gzip, fileName: name }, { signal, onProgress });
-    const root = await navigator.storage.getDirectory();
-    const dir = await (await root.getDirectoryHandle("aero")).getDirectoryHandle("exports");
-    const file = await (await dir.getFileHandle(r.tempName)).getFile();
+    let file;
+    if (this._tempExports) {
+      const r = await this._call("exportToTemp", { id, gzip, fileName: name }, { signal, onProgress });
+      const root = await navigator.storage.getDirectory();
+      const dir = await (await root.getDirectoryHandle("aero")).getDirectoryHandle("exports");
+      file = await (await dir.getFileHandle(r.tempName)).getFile();
+    } else {
+      // No OPFS sync access handles (the IndexedDB backend's browsers): the
+      // export becomes a Blob, which browsers keep on disk when it is large.
+      const stream = await this.exportDisk(id, { gzip, onProgress, signal });
+      file = await new Response(stream).blob();
+    }
     const url = URL.createObjectURL(file);
     const a = document.createElement("a");
     a.href = url;

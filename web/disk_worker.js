@@ -105,6 +105,7 @@ self.aerodiskIO = {
   opfsSupported: () =>
     typeof FileSystemFileHandle !== "undefined" &&
     typeof FileSystemFileHandle.prototype.createSyncAccessHandle === "function",
+  hideSyncAccessHandles: () => { delete FileSystemFileHandle.prototype.createSyncAccessHandle; },
   disksDir: () => (disksDirPromise ||= subdir("aero", "disks")),
   exportsDir: () => subdir("aero", "exports"),
   async createFile(dir, name) {
@@ -151,6 +152,18 @@ self.aerodiskIO = {
   lock: (name) =>
     new Promise((held) => {
       navigator.locks.request(name, () => new Promise((release) => held(release)));
+    }),
+  // The same without waiting: resolves to null when another holder has it
+  // (shared locks coexist; exclusive ones do not), else to its release,
+  // which returns a promise that settles once the lock is free again — so
+  // this worker's next tryLock cannot find its own lock still held.
+  tryLock: (name, exclusive) =>
+    new Promise((held) => {
+      const req = navigator.locks.request(name, { mode: exclusive ? "exclusive" : "shared", ifAvailable: true }, (lock) => {
+        if (!lock) { held(null); return; }
+        return new Promise((release) => held(() => { release(); return req; }));
+      });
+      req.catch(() => held(null));
     }),
   estimate: () => navigator.storage.estimate(),
 

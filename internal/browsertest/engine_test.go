@@ -62,9 +62,9 @@ type opfsEntry struct {
 func crcHex(v uint32) string { return fmt.Sprintf("%08x", v) }
 
 // checkMeta checks the fields every DiskMeta must have.
-func checkMeta(t *testing.T, d diskMeta, name, kind, format string, size int64, crc string) {
+func checkMeta(t *testing.T, be string, d diskMeta, name, kind, format string, size int64, crc string) {
 	t.Helper()
-	if d.ID == "" || d.Name != name || d.Backend != "opfs" || d.Kind != kind || d.Format != format || d.SizeBytes != size {
+	if d.ID == "" || d.Name != name || d.Backend != be || d.Kind != kind || d.Format != format || d.SizeBytes != size {
 		t.Errorf("meta %+v, want name %q kind %s format %s size %d", d, name, kind, format, size)
 	}
 	if d.Checksum == nil || d.Checksum.Algorithm != "crc32" || d.Checksum.Value != crc {
@@ -86,23 +86,58 @@ func listDisks(t *testing.T, p *Page) []diskMeta {
 	return l
 }
 
-func disksDir(t *testing.T, p *Page) []opfsEntry {
+// storedFiles lists what the page's backend stores per disk: the files in
+// aero/disks (OPFS), or the chunk ids with their bytes (IndexedDB).
+func storedFiles(t *testing.T, p *Page) []opfsEntry {
 	t.Helper()
 	var l []opfsEntry
-	mustEval(t, p, `return H.opfsList("aero/disks");`, &l)
+	mustEval(t, p, `return H.storedFiles();`, &l)
 	return l
 }
 
-// diskFiles are the image files in aero/disks (metadata excluded).
+// diskFiles are the stems (disk ids) of the stored files.
 func diskFiles(t *testing.T, p *Page) []string {
 	t.Helper()
 	var names []string
-	for _, e := range disksDir(t, p) {
-		if e.Name != "metadata.json" {
-			names = append(names, e.Name)
-		}
+	for _, e := range storedFiles(t, p) {
+		names = append(names, stem(e.Name))
 	}
 	return names
+}
+
+// stem is a file name up to its first dot: the disk id.
+func stem(name string) string {
+	if i := strings.IndexByte(name, '.'); i > 0 {
+		return name[:i]
+	}
+	return name
+}
+
+// sparseFormat is the format that blank and converted disks get: AEROSPAR
+// on OPFS, raw on IndexedDB, whose chunks are sparse already.
+func sparseFormat(be, format string) string {
+	if format == "aerospar" && be == "idb" {
+		return "raw"
+	}
+	return format
+}
+
+// storedChunkBytes is what IndexedDB stores for a file kept as is: its
+// 4 MiB chunks that hold a non-zero byte.
+func storedChunkBytes(t *testing.T, path string) int64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var n int64
+	for off := 0; off < len(b); off += 4 << 20 {
+		c := b[off:min(off+4<<20, len(b))]
+		if !bytes.Equal(c, make([]byte, len(c))) {
+			n += int64(len(c))
+		}
+	}
+	return n
 }
 
 // importFixture imports a fixture through fetch → File.
@@ -140,9 +175,12 @@ func expectRaw(t *testing.T, f testutil.Fixture) string {
 	return testutil.QemuRaw(t, f.QemuFmt, f.Path)
 }
 
-func TestOpen(t *testing.T) {
+func TestOpen(t *testing.T) { eachBackend(t, testOpen) }
+
+func testOpen(t *testing.T, be string) {
 	requireWasm(t)
 	b := newBrowser(t)
+	b.Backend = be
 	p := newPage(t, b, "page")
 	var r struct {
 		Backend string     `json:"backend"`
@@ -156,11 +194,13 @@ func TestOpen(t *testing.T) {
 		Stats map[string]float64 `json:"stats"`
 		Bad   *JSError           `json:"bad"`
 	}
-	mustEval(t, p, `const dm = await H.open({ backend: "auto" });
+	// "auto" takes OPFS where sync access handles exist and IndexedDB where
+	// they do not (simulated by hiding them in the worker).
+	mustEval(t, p, `const dm = await H.open({ backend: "auto", _simulateNoSyncAccessHandles: args[0] === "idb" });
 		return { backend: dm.backend, disks: await dm.listDisks(), mounts: await dm.getMounts(),
 			info: await dm.storageInfo(), stats: await dm._debugStats(),
-			bad: await H.errorOf(() => H.open({ backend: "floppy" })) };`, &r)
-	if r.Backend != "opfs" || len(r.Disks) != 0 || r.Mounts.HddID != nil || r.Mounts.CdID != nil {
+			bad: await H.errorOf(() => H.open({ backend: "floppy" })) };`, &r, be)
+	if r.Backend != be || len(r.Disks) != 0 || r.Mounts.HddID != nil || r.Mounts.CdID != nil {
 		t.Errorf("open: %+v", r)
 	}
 	if r.Info.Quota <= 0 || r.Info.Persisted == nil {
@@ -175,8 +215,10 @@ func TestOpen(t *testing.T) {
 	}
 }
 
-func TestBlankCreate(t *testing.T) {
-	_, p := openDM(t)
+func TestBlankCreate(t *testing.T) { eachBackend(t, testBlankCreate) }
+
+func testBlankCreate(t *testing.T, be string) {
+	_, p := openDMOn(t, be)
 	for _, c := range []struct {
 		name string
 		size int64
@@ -194,7 +236,7 @@ func TestBlankCreate(t *testing.T) {
 			kind = "hdd"
 		}
 		want := crcHex(checksum.ExtendZeros(0, c.size))
-		checkMeta(t, d, c.name, kind, "aerospar", c.size, want)
+		checkMeta(t, be, d, c.name, kind, sparseFormat(be, "aerospar"), c.size, want)
 		var v struct {
 			OK       bool   `json:"ok"`
 			Checksum string `json:"checksum"`
@@ -208,9 +250,10 @@ func TestBlankCreate(t *testing.T) {
 				t.Errorf("%s: raw export %+v, want %d bytes crc %s", c.name, s, c.size, want)
 			}
 		}
-		// A blank disk stores its header and table only, whatever its size.
-		for _, e := range disksDir(t, p) {
-			if e.Name == d.FileName && e.Size > 1<<20 {
+		// A blank disk stores its header and table only, whatever its size
+		// (on IndexedDB, nothing).
+		for _, e := range storedFiles(t, p) {
+			if stem(e.Name) == d.ID && (e.Size > 1<<20 || be == "idb") {
 				t.Errorf("%s: a blank disk of %d bytes stores %d bytes", c.name, c.size, e.Size)
 			}
 		}
@@ -235,8 +278,10 @@ func TestBlankCreate(t *testing.T) {
 	}
 }
 
-func TestImportAsIs(t *testing.T) {
-	_, p := openDM(t)
+func TestImportAsIs(t *testing.T) { eachBackend(t, testImportAsIs) }
+
+func testImportAsIs(t *testing.T, be string) {
+	_, p := openDMOn(t, be)
 	fs := referenceFixtures(t)
 	for _, c := range []struct{ file, kind, format string }{
 		{"base.img", "hdd", "raw"},
@@ -248,22 +293,27 @@ func TestImportAsIs(t *testing.T) {
 			f := fs.All[c.file]
 			want := expectRaw(t, f)
 			d := importFixture(t, p, fs, c.file, "as-is "+c.file, false)
-			checkMeta(t, d, "as-is "+c.file, c.kind, c.format, fileSize(t, want), crcFile(t, want))
+			checkMeta(t, be, d, "as-is "+c.file, c.kind, c.format, fileSize(t, want), crcFile(t, want))
 			if d.SourceChecksum == nil || d.SourceChecksum.Value != crcFile(t, f.Path) || d.SourceFileName != c.file {
 				t.Errorf("source: %q %+v, want %s", d.SourceFileName, d.SourceChecksum, crcFile(t, f.Path))
 			}
-			// Stored as is: the OPFS file is the upload, byte for byte in size.
+			// Stored as is: the OPFS file is the upload, byte for byte in
+			// size; IndexedDB holds the upload's chunks that are not all zeros.
+			wantStored := fileSize(t, f.Path)
+			if be == "idb" {
+				wantStored = storedChunkBytes(t, f.Path)
+			}
 			found := false
-			for _, e := range disksDir(t, p) {
-				if e.Name == d.FileName {
+			for _, e := range storedFiles(t, p) {
+				if stem(e.Name) == d.ID {
 					found = true
-					if e.Size != fileSize(t, f.Path) {
-						t.Errorf("stored %d bytes, uploaded %d", e.Size, fileSize(t, f.Path))
+					if e.Size != wantStored {
+						t.Errorf("stored %d bytes, want %d (uploaded %d)", e.Size, wantStored, fileSize(t, f.Path))
 					}
 				}
 			}
 			if !found {
-				t.Errorf("%s is not in aero/disks", d.FileName)
+				t.Errorf("%s is not stored", d.FileName)
 			}
 			if s := exportSum(t, p, d.ID, false); s.CRC32 != d.Checksum.Value || s.Bytes != d.SizeBytes {
 				t.Errorf("raw export %+v, want crc %s %d bytes", s, d.Checksum.Value, d.SizeBytes)
@@ -272,8 +322,10 @@ func TestImportAsIs(t *testing.T) {
 	}
 }
 
-func TestImportConverted(t *testing.T) {
-	_, p := openDM(t)
+func TestImportConverted(t *testing.T) { eachBackend(t, testImportConverted) }
+
+func testImportConverted(t *testing.T, be string) {
+	_, p := openDMOn(t, be)
 	fs := referenceFixtures(t)
 	for _, c := range []struct{ file, kind, format, sourceFormat string }{
 		{"zlib.qcow2", "hdd", "aerospar", "qcow2"}, // compressed clusters
@@ -301,7 +353,7 @@ func TestImportConverted(t *testing.T) {
 				const disk = await dm.importDiskConverted(f, { name: args[1], onProgress: pr.onProgress });
 				return { disk, calls: pr.calls };`, &r, fs.URLPath(c.file), "conv "+c.file)
 			d := r.Disk
-			checkMeta(t, d, "conv "+c.file, c.kind, c.format, fileSize(t, want), crcFile(t, want))
+			checkMeta(t, be, d, "conv "+c.file, c.kind, sparseFormat(be, c.format), fileSize(t, want), crcFile(t, want))
 			if d.SourceChecksum == nil || d.SourceChecksum.Value != crcFile(t, f.Path) || d.SourceFormat != c.sourceFormat || d.SourceFileName != c.file {
 				t.Errorf("source: %q %q %+v, want %s %s", d.SourceFileName, d.SourceFormat, d.SourceChecksum, c.sourceFormat, crcFile(t, f.Path))
 			}
@@ -320,8 +372,10 @@ func TestImportConverted(t *testing.T) {
 	}
 }
 
-func TestExportRoundTrip(t *testing.T) {
-	_, p := openDM(t)
+func TestExportRoundTrip(t *testing.T) { eachBackend(t, testExportRoundTrip) }
+
+func testExportRoundTrip(t *testing.T, be string) {
+	_, p := openDMOn(t, be)
 	fs := referenceFixtures(t)
 	base := fs.All["base.img"].Path
 	want, err := os.ReadFile(base)
@@ -376,8 +430,10 @@ func TestExportRoundTrip(t *testing.T) {
 	}
 }
 
-func TestExportDiskToFile(t *testing.T) {
-	b, p := openDM(t)
+func TestExportDiskToFile(t *testing.T) { eachBackend(t, testExportDiskToFile) }
+
+func testExportDiskToFile(t *testing.T, be string) {
+	b, p := openDMOn(t, be)
 	fs := referenceFixtures(t)
 	base := fs.All["base.img"].Path
 	want, _ := os.ReadFile(base)
@@ -439,8 +495,10 @@ func TestExportDiskToFile(t *testing.T) {
 	wantErrName(t, p2, "NotFoundError", `return dm.exportDiskToFile("no-such-disk", { fileName: "x.img" });`)
 }
 
-func TestMounts(t *testing.T) {
-	_, p := openDM(t)
+func TestMounts(t *testing.T) { eachBackend(t, testMounts) }
+
+func testMounts(t *testing.T, be string) {
+	_, p := openDMOn(t, be)
 	fs := referenceFixtures(t)
 	var blank diskMeta
 	mustEval(t, p, `return dm.createBlankDisk({ name: "hdd", sizeBytes: 16 << 20 });`, &blank)
@@ -511,14 +569,30 @@ func TestMounts(t *testing.T) {
 	if g := getMounts(); !eq(g.HddID, raw.ID) || g.CdID != nil {
 		t.Errorf("after deleting the CD: %+v", g)
 	}
-	// metadata.json has the shape of the existing Aero disk manager.
+	// The stored catalog has the shape of the existing Aero disk manager.
+	var text string
+	mustEval(t, p, `return H.catalogText();`, &text)
+	if be == "idb" {
+		var db struct {
+			Disks  []map[string]any `json:"disks"`
+			Mounts []struct {
+				Key   string             `json:"key"`
+				Value map[string]*string `json:"value"`
+			} `json:"mounts"`
+		}
+		if err := json.Unmarshal([]byte(text), &db); err != nil {
+			t.Fatalf("IndexedDB stores: %v\n%s", err, text)
+		}
+		if len(db.Disks) != 4 || len(db.Mounts) != 1 || db.Mounts[0].Key != "mounts" || !eq(db.Mounts[0].Value["hddId"], raw.ID) {
+			t.Errorf("IndexedDB stores: %s", text)
+		}
+		return
+	}
 	var meta struct {
 		Version int                        `json:"version"`
 		Disks   map[string]json.RawMessage `json:"disks"`
 		Mounts  map[string]*string         `json:"mounts"`
 	}
-	var text string
-	mustEval(t, p, `return H.opfsRead("aero/disks", "metadata.json");`, &text)
 	if err := json.Unmarshal([]byte(text), &meta); err != nil {
 		t.Fatalf("metadata.json: %v\n%s", err, text)
 	}
@@ -527,11 +601,19 @@ func TestMounts(t *testing.T) {
 	}
 }
 
-func TestRenameDelete(t *testing.T) {
-	_, p := openDM(t)
+func TestRenameDelete(t *testing.T) { eachBackend(t, testRenameDelete) }
+
+func testRenameDelete(t *testing.T, be string) {
+	_, p := openDMOn(t, be)
 	var a, b diskMeta
 	mustEval(t, p, `return dm.createBlankDisk({ name: "a", sizeBytes: 1 << 20 });`, &a)
-	mustEval(t, p, `return dm.createBlankDisk({ name: "b", sizeBytes: 1 << 20 });`, &b)
+	// b holds data, so deleting it must remove stored bytes on every backend.
+	mustEval(t, p, `const u = new Uint8Array(9 << 20);
+		for (let i = 0; i < u.length; i += 4096) u[i] = (i >> 12) % 251 + 1;
+		return dm.importDisk(new File([u], "b.img"), { name: "b" });`, &b)
+	if !slices.Contains(diskFiles(t, p), b.ID) {
+		t.Fatalf("b is not stored: %q", diskFiles(t, p))
+	}
 	const newName = "Système ünïcode 💾 disk"
 	var r diskMeta
 	mustEval(t, p, `return dm.renameDisk(args[0], args[1]);`, &r, a.ID, newName)
@@ -556,13 +638,19 @@ func TestRenameDelete(t *testing.T) {
 	if l := listDisks(t, p); len(l) != 1 || l[0].ID != a.ID {
 		t.Errorf("after delete: %+v", l)
 	}
-	if files := diskFiles(t, p); len(files) != 1 || files[0] != a.FileName {
-		t.Errorf("aero/disks after delete: %q, want only %s", files, a.FileName)
+	want := []string{a.ID} // a blank disk is a file on OPFS, nothing on IndexedDB
+	if be == "idb" {
+		want = nil
+	}
+	if files := diskFiles(t, p); !slices.Equal(files, want) {
+		t.Errorf("stored after delete: %q, want %q", files, want)
 	}
 }
 
-func TestAbortImport(t *testing.T) {
-	b, p := openDM(t)
+func TestAbortImport(t *testing.T) { eachBackend(t, testAbortImport) }
+
+func testAbortImport(t *testing.T, be string) {
+	b, p := openDMOn(t, be)
 	var keep diskMeta
 	mustEval(t, p, `return dm.createBlankDisk({ name: "keep", sizeBytes: 1 << 20 });`, &keep)
 	big := filepath.Join(t.TempDir(), "big.img")
@@ -572,7 +660,7 @@ func TestAbortImport(t *testing.T) {
 	}
 	before := diskFiles(t, p)
 	var tree0 []string
-	mustEval(t, p, `return H.opfsTree();`, &tree0)
+	mustEval(t, p, `return H.storeTree();`, &tree0)
 	for _, method := range []string{"importDisk", "importDiskConverted"} {
 		t.Run(method, func(t *testing.T) {
 			var r struct {
@@ -598,9 +686,9 @@ func TestAbortImport(t *testing.T) {
 				t.Errorf("aero/disks after abort: %q, before %q", after, before)
 			}
 			var tree []string
-			mustEval(t, p, `return H.opfsTree();`, &tree)
+			mustEval(t, p, `return H.storeTree();`, &tree)
 			if !slices.Equal(tree, tree0) {
-				t.Errorf("OPFS after abort: %q, before %q", tree, tree0)
+				t.Errorf("storage after abort: %q, before %q", tree, tree0)
 			}
 		})
 	}
@@ -630,12 +718,14 @@ func corruptQcow2(t *testing.T, fs *fixtureSet) []string {
 	return []string{"truncated.qcow2", "l1-past-end.qcow2"}
 }
 
-func TestCorruptImage(t *testing.T) {
-	_, p := openDM(t)
+func TestCorruptImage(t *testing.T) { eachBackend(t, testCorruptImage) }
+
+func testCorruptImage(t *testing.T, be string) {
+	_, p := openDMOn(t, be)
 	fs := referenceFixtures(t)
 	keep := importFixture(t, p, fs, "base.img", "keep", true)
 	var meta0 string
-	mustEval(t, p, `return H.opfsRead("aero/disks", "metadata.json");`, &meta0)
+	mustEval(t, p, `return H.catalogText();`, &meta0)
 	files0 := diskFiles(t, p)
 	for _, name := range corruptQcow2(t, fs) {
 		for _, method := range []string{"importDiskConverted", "importDisk"} {
@@ -649,9 +739,9 @@ func TestCorruptImage(t *testing.T) {
 					t.Errorf("aero/disks after a refused import: %q, before %q", f, files0)
 				}
 				var meta string
-				mustEval(t, p, `return H.opfsRead("aero/disks", "metadata.json");`, &meta)
+				mustEval(t, p, `return H.catalogText();`, &meta)
 				if meta != meta0 {
-					t.Errorf("metadata.json changed:\n%s\nwas\n%s", meta, meta0)
+					t.Errorf("the stored catalog changed:\n%s\nwas\n%s", meta, meta0)
 				}
 			})
 		}
@@ -670,8 +760,10 @@ func TestCorruptImage(t *testing.T) {
 	}
 }
 
-func TestTwoPagesUpdateAtOnce(t *testing.T) {
-	b, p1 := openDM(t)
+func TestTwoPagesUpdateAtOnce(t *testing.T) { eachBackend(t, testTwoPagesUpdateAtOnce) }
+
+func testTwoPagesUpdateAtOnce(t *testing.T, be string) {
+	b, p1 := openDMOn(t, be)
 	p2 := newPage(t, b, "page2")
 	mustEval(t, p2, `await H.open();`, nil)
 	var a, c diskMeta
@@ -727,8 +819,12 @@ func TestTwoPagesUpdateAtOnce(t *testing.T) {
 			}
 		}
 	}
-	if f := diskFiles(t, p1); len(f) != 2+2*rounds {
-		t.Errorf("aero/disks holds %d images", len(f))
+	want := 2 + 2*rounds // blank disks: files on OPFS, nothing on IndexedDB
+	if be == "idb" {
+		want = 0
+	}
+	if f := diskFiles(t, p1); len(f) != want {
+		t.Errorf("%d disks stored, want %d", len(f), want)
 	}
 	// Both tabs set mounts at once: the result is one of the two, whole.
 	var blanks []diskMeta
@@ -755,13 +851,16 @@ func TestTwoPagesUpdateAtOnce(t *testing.T) {
 	}
 }
 
-func TestOrphanSweep(t *testing.T) {
+func TestOrphanSweep(t *testing.T) { eachBackend(t, testOrphanSweep) }
+
+func testOrphanSweep(t *testing.T, be string) {
 	requireWasm(t)
 	b := newBrowser(t)
+	b.Backend = be
 	p := newPage(t, b, "page1")
 	// Files a killed tab left: no metadata names them.
-	mustEval(t, p, `await H.opfsWrite("aero/disks", "0b1e9f3c-dead-4bad-8bad-000000000001.img", new Uint8Array(1 << 20));
-		await H.opfsWrite("aero/disks", "0b1e9f3c-dead-4bad-8bad-000000000002.aerospar", "partial");
+	mustEval(t, p, `await H.plantOrphan("0b1e9f3c-dead-4bad-8bad-000000000001", "img", new Uint8Array(1 << 20).fill(7));
+		await H.plantOrphan("0b1e9f3c-dead-4bad-8bad-000000000002", "aerospar", "partial");
 		await H.open();`, nil)
 	if l := listDisks(t, p); len(l) != 0 {
 		t.Errorf("orphans listed: %+v", l)
@@ -773,11 +872,15 @@ func TestOrphanSweep(t *testing.T) {
 	// With a disk in the catalog, only the orphan goes.
 	var d diskMeta
 	mustEval(t, p, `return dm.createBlankDisk({ name: "kept", sizeBytes: 1 << 20 });`, &d)
-	mustEval(t, p, `await H.opfsWrite("aero/disks", "0b1e9f3c-dead-4bad-8bad-000000000003.qcow2", "stale");`, nil)
+	mustEval(t, p, `await H.plantOrphan("0b1e9f3c-dead-4bad-8bad-000000000003", "qcow2", "stale");`, nil)
 	p2 := newPage(t, b, "page2")
 	mustEval(t, p2, `await H.open();`, nil)
-	if f := diskFiles(t, p2); len(f) != 1 || f[0] != d.FileName {
-		t.Errorf("after the second open aero/disks holds %q, want only %s", f, d.FileName)
+	want := []string{d.ID} // a blank disk is a file on OPFS, nothing on IndexedDB
+	if be == "idb" {
+		want = nil
+	}
+	if f := diskFiles(t, p2); !slices.Equal(f, want) {
+		t.Errorf("after the second open the store holds %q, want %q", f, want)
 	}
 
 	// An import running in one tab is neither listed nor swept by a tab
@@ -802,14 +905,16 @@ func TestOrphanSweep(t *testing.T) {
 	}
 	var done diskMeta
 	mustEval(t, p, `return running;`, &done)
-	checkMeta(t, done, "running", "hdd", "raw", 1<<30, crcFile(t, big))
+	checkMeta(t, be, done, "running", "hdd", "raw", 1<<30, crcFile(t, big))
 	if l := listDisks(t, p3); len(l) != 2 {
 		t.Errorf("after the import the other tab lists %d disks", len(l))
 	}
 }
 
-func TestErrorNames(t *testing.T) {
-	_, p := openDM(t)
+func TestErrorNames(t *testing.T) { eachBackend(t, testErrorNames) }
+
+func testErrorNames(t *testing.T, be string) {
+	_, p := openDMOn(t, be)
 	wantErrName(t, p, "NotFoundError", `return dm.getDisk("no-such-disk");`)
 	wantErrName(t, p, "NotFoundError", `return dm.verifyDisk("no-such-disk");`)
 	wantErrName(t, p, "InvalidArgumentError", `return dm.importDisk("not a file", { name: "x" });`)

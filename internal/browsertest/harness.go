@@ -132,7 +132,10 @@ type Browser struct {
 	allocCancel context.CancelFunc
 	UserDataDir string
 	DownloadDir string
-	logf        func(string, ...any)
+	// Backend is the storage backend the tests of this browser use
+	// ("opfs" or "idb"); it is passed to the harness page as ?backend=.
+	Backend string
+	logf    func(string, ...any)
 }
 
 // ErrNoChromium is returned when ChromiumPath is missing.

@@ -33,8 +33,10 @@ func sparseCRC(size int64, writes map[int64][]byte) string {
 // TestLargeImportFlatMemory imports a multi-GB file (sparse on the host, a
 // real disk-backed File in the page) as is and converted, and checks the
 // checksums, the progress rate, and that wasm memory stays flat.
-func TestLargeImportFlatMemory(t *testing.T) {
-	_, p := openDM(t)
+func TestLargeImportFlatMemory(t *testing.T) { eachBackend(t, testLargeImportFlatMemory) }
+
+func testLargeImportFlatMemory(t *testing.T, be string) {
+	_, p := openDMOn(t, be)
 	const size = 3 << 30
 	writes := map[int64][]byte{}
 	for _, off := range []int64{0, 1<<30 + 12345, 2<<30 - 4096, size - 1<<20} {
@@ -70,9 +72,9 @@ func TestLargeImportFlatMemory(t *testing.T) {
 				return { disk, ms: performance.now() - t0, calls: pr.calls, stats: await dm._debugStats() };`, &r, method)
 			format := "raw"
 			if method == "importDiskConverted" {
-				format = "aerospar"
+				format = sparseFormat(be, "aerospar")
 			}
-			checkMeta(t, r.Disk, method, "hdd", format, size, want)
+			checkMeta(t, be, r.Disk, method, "hdd", format, size, want)
 			if r.Disk.SourceChecksum == nil || r.Disk.SourceChecksum.Value != want {
 				t.Errorf("sourceChecksum %+v, want %s", r.Disk.SourceChecksum, want)
 			}
@@ -104,7 +106,7 @@ func TestLargeImportFlatMemory(t *testing.T) {
 		OK       bool   `json:"ok"`
 		Checksum string `json:"checksum"`
 	}
-	mustEval(t, p, `const d = (await dm.listDisks()).find((d) => d.format === "aerospar"); return dm.verifyDisk(d.id);`, &v)
+	mustEval(t, p, `const d = (await dm.listDisks()).find((d) => d.name === "importDiskConverted"); return dm.verifyDisk(d.id);`, &v)
 	if !v.OK || v.Checksum != want {
 		t.Errorf("verifyDisk of the converted disk: %+v, want %s", v, want)
 	}

@@ -88,10 +88,24 @@ func newBrowser(t *testing.T) *Browser {
 	return b
 }
 
-// newPage opens the harness page in a new tab of b.
+// backends are the storage backends every DiskManager test runs on.
+var backends = []string{"opfs", "idb"}
+
+// eachBackend runs f once per storage backend, as subtests named after it.
+func eachBackend(t *testing.T, f func(t *testing.T, be string)) {
+	for _, be := range backends {
+		t.Run(be, func(t *testing.T) { f(t, be) })
+	}
+}
+
+// newPage opens the harness page in a new tab of b, on b's backend.
 func newPage(t *testing.T, b *Browser, name string) *Page {
 	t.Helper()
-	p, err := b.NewPage(name, env.srv.URL+HarnessPage)
+	url := env.srv.URL + HarnessPage
+	if b.Backend != "" {
+		url += "?backend=" + b.Backend
+	}
+	p, err := b.NewPage(name, url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,16 +114,24 @@ func newPage(t *testing.T, b *Browser, name string) *Page {
 }
 
 // openDM starts a browser with one page that has opened the DiskManager
-// (as globalThis.dm).
+// (as globalThis.dm) on OPFS.
 func openDM(t *testing.T) (*Browser, *Page) {
+	t.Helper()
+	return openDMOn(t, "opfs")
+}
+
+// openDMOn is openDM on the given backend ("opfs" or "idb"); the browser's
+// later pages use the same backend.
+func openDMOn(t *testing.T, be string) (*Browser, *Page) {
 	t.Helper()
 	requireWasm(t)
 	b := newBrowser(t)
+	b.Backend = be
 	p := newPage(t, b, "page1")
 	var backend string
-	mustEval(t, p, `return (await H.open({ backend: "opfs" })).backend;`, &backend)
-	if backend != "opfs" {
-		t.Fatalf("DiskManager.open({backend:'opfs'}).backend = %q", backend)
+	mustEval(t, p, `return (await H.open({ backend: args[0] })).backend;`, &backend, be)
+	if backend != be {
+		t.Fatalf("DiskManager.open({backend:%q}).backend = %q", be, backend)
 	}
 	return b, p
 }

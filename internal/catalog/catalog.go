@@ -54,6 +54,12 @@ type Disk struct {
 	SourceFileName string    `json:"sourceFileName,omitempty"`
 	SourceFormat   string    `json:"sourceFormat,omitempty"`
 	SourceChecksum *Checksum `json:"sourceChecksum,omitempty"`
+	// FileSizeBytes is the length of the stored file (the logical size for
+	// raw and ISO, the container's size otherwise). IndexedDB needs it to
+	// open a file whose trailing chunks are all zeros and so not stored.
+	FileSizeBytes int64 `json:"fileSizeBytes,omitempty"`
+	// StoredBytes is the storage the disk took when it was stored.
+	StoredBytes int64 `json:"storedBytes,omitempty"`
 
 	extra map[string]json.RawMessage // fields we do not know, kept verbatim
 }

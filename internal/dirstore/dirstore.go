@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 
@@ -35,6 +36,21 @@ const (
 type Store struct {
 	dir   string
 	Quota int64
+	// SparseFiles makes the store a manager.SparseBackend, as IndexedDB
+	// is: host files keep their holes, and usage counts allocated blocks.
+	SparseFiles bool
+}
+
+// Sparse reports SparseFiles (manager.SparseBackend).
+func (s *Store) Sparse() bool { return s.SparseFiles }
+
+// allocated is the storage a file takes: its allocated blocks when the
+// store is sparse, else its length.
+func (s *Store) allocated(fi fs.FileInfo) int64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && s.SparseFiles {
+		return st.Blocks * 512
+	}
+	return fi.Size()
 }
 
 // New returns a Store over dir, creating it if needed.
@@ -199,7 +215,7 @@ func (s *Store) Estimate() (usage, quota int64, err error) {
 	}
 	for _, e := range ents {
 		if fi, err := e.Info(); err == nil && fi.Mode().IsRegular() {
-			usage += fi.Size()
+			usage += s.allocated(fi)
 		}
 	}
 	return usage, s.Quota, nil
@@ -229,6 +245,45 @@ func (f *file) WriteAt(p []byte, off int64) (int, error) {
 		}
 	}
 	return f.File.WriteAt(p, off)
+}
+
+// Linux's lseek whence values for sparse files.
+const (
+	seekData = 3
+	seekHole = 4
+)
+
+// DataRun reports the file's holes (formats.HoleReporter) when the store is
+// sparse, with lseek(SEEK_DATA/SEEK_HOLE); otherwise everything is data.
+func (f *file) DataRun(off, n int64) (bool, int64, error) {
+	if !f.s.SparseFiles || runtime.GOOS != "linux" {
+		return true, n, nil
+	}
+	fd := int(f.File.Fd())
+	next, err := syscall.Seek(fd, off, seekData)
+	if err != nil {
+		if errors.Is(err, syscall.ENXIO) { // no data after off
+			return false, n, nil
+		}
+		return true, n, nil // no hole support: all data
+	}
+	if next > off {
+		return false, min(next-off, n), nil
+	}
+	hole, err := syscall.Seek(fd, off, seekHole)
+	if err != nil {
+		return true, n, nil
+	}
+	return true, min(max(hole-off, 1), n), nil
+}
+
+// StoredBytes is the storage the file takes (manager.StoredSizer).
+func (f *file) StoredBytes() (int64, error) {
+	fi, err := f.File.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return f.s.allocated(fi), nil
 }
 
 func (f *file) Truncate(size int64) error {

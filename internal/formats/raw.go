@@ -40,10 +40,33 @@ func (f *flat) ReadAt(p []byte, off int64) (int, error) {
 	return len(q), eof
 }
 
+// HoleReporter is an io.ReaderAt that knows where it stores nothing: a
+// sparse file, or IndexedDB's chunks, where an absent chunk reads as zeros.
+// A flat image over one reports those holes as Zero extents, so conversion,
+// export and checksums skip them unread.
+type HoleReporter interface {
+	// DataRun reports whether [off, off+n) starts with data or a hole, and
+	// how long that run is (1 ≤ run ≤ n).
+	DataRun(off, n int64) (data bool, run int64, err error)
+}
+
 func (f *flat) Extent(off, n int64) (Extent, error) {
 	n, err := checkExtentArgs(off, n, f.size)
 	if err != nil {
 		return Extent{}, err
+	}
+	if h, ok := f.r.(HoleReporter); ok {
+		data, run, err := h.DataRun(f.base+off, n)
+		if err != nil {
+			return Extent{}, err
+		}
+		if run > 0 && run <= n {
+			kind := Data
+			if !data {
+				kind = Zero
+			}
+			return Extent{Off: off, Len: run, Kind: kind}, nil
+		}
 	}
 	return Extent{Off: off, Len: n, Kind: Data}, nil
 }

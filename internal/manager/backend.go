@@ -39,6 +39,21 @@ type Backend interface {
 	Estimate() (usage, quota int64, err error)
 }
 
+// SparseBackend is a Backend whose files cost nothing where they hold zeros:
+// IndexedDB never stores an all-zero chunk. On such a backend a blank disk
+// is a raw file truncated to its size (metadata only), and a converted
+// import is raw too, since AEROSPAR's block table would add nothing.
+type SparseBackend interface {
+	Backend
+	Sparse() bool
+}
+
+// StoredSizer is a File that knows how many bytes of storage it takes when
+// that differs from its length (a sparse file).
+type StoredSizer interface {
+	StoredBytes() (int64, error)
+}
+
 // File is an open backend file.
 type File interface {
 	storage.Storage

@@ -76,16 +76,18 @@ func (m *Manager) sweep() error {
 	if err != nil {
 		return err
 	}
+	// Files are matched by their stem, the disk id: IndexedDB keys a disk's
+	// chunks by id alone, with no extension.
 	named := map[string]bool{}
 	for _, d := range cat.Disks {
-		named[d.FileName] = true
+		named[fileStem(d.FileName)] = true
 	}
 	files, err := m.b.Files()
 	if err != nil {
 		return err
 	}
 	for _, f := range files {
-		if named[f] {
+		if named[fileStem(f)] {
 			continue
 		}
 		if err := m.b.Remove(f); err != nil && !errors.Is(err, ErrInUse) {
@@ -93,6 +95,20 @@ func (m *Manager) sweep() error {
 		}
 	}
 	return nil
+}
+
+// fileStem is a file name up to its first dot: the disk id for <id>.<ext>.
+func fileStem(name string) string {
+	if i := strings.IndexByte(name, '.'); i > 0 {
+		return name[:i]
+	}
+	return name
+}
+
+// sparse reports whether the backend stores zeros for free.
+func (m *Manager) sparse() bool {
+	s, ok := m.b.(SparseBackend)
+	return ok && s.Sparse()
 }
 
 // List returns every disk, most recently used first.
@@ -179,8 +195,9 @@ type BlankOptions struct {
 	Kind      string // default "hdd"
 }
 
-// CreateBlank creates an empty AEROSPAR disk: header and block table only,
-// whatever its size, so a 60 GB disk costs a few hundred KiB of quota.
+// CreateBlank creates an empty disk: an AEROSPAR file (header and block
+// table only, whatever its size, so a 60 GB disk costs a few hundred KiB of
+// quota) or, on a sparse backend, a raw file that stores nothing at all.
 func (m *Manager) CreateBlank(ctx context.Context, o BlankOptions) (*catalog.Disk, error) {
 	kind, err := checkKind(o.Kind, catalog.KindHDD)
 	if err != nil {
@@ -191,6 +208,15 @@ func (m *Manager) CreateBlank(ctx context.Context, o BlankOptions) (*catalog.Dis
 	}
 	if err := catalog.ValidateName(o.Name); err != nil {
 		return nil, err
+	}
+	if m.sparse() {
+		d := m.newDisk(o.Name, kind, formats.Raw)
+		d.SizeBytes = o.SizeBytes
+		d.Checksum = catalog.CRC32(checksum.Hex(checksum.ExtendZeros(0, o.SizeBytes)))
+		if err := m.store(d, func(f File) error { return f.Truncate(o.SizeBytes) }); err != nil {
+			return nil, err
+		}
+		return d, nil
 	}
 	entries := (o.SizeBytes + sparse.DefaultBlockSize - 1) / sparse.DefaultBlockSize
 	if err := m.checkSpace(sparse.HeaderSize + 8*entries); err != nil {
@@ -305,11 +331,23 @@ func (m *Manager) importConverted(ctx context.Context, in Input, img formats.Ima
 	if err := m.checkSpace(need); err != nil {
 		return nil, err
 	}
-	d := m.newDisk(name, kind, formats.AeroSpar)
+	// On a sparse backend raw is already sparse: AEROSPAR's table would
+	// only add a layer.
+	target := formats.AeroSpar
+	if m.sparse() {
+		target = formats.Raw
+	}
+	d := m.newDisk(name, kind, target)
 	d.SizeBytes = img.Size()
 	d.SourceFileName, d.SourceFormat = in.Name(), string(info.Format)
 	err = m.store(d, func(file File) error {
-		res, err := convert.ToAeroSpar(ctx, img, file, sparse.DefaultBlockSize, convertOptions(PhaseConvert, progress))
+		var res convert.Result
+		var err error
+		if target == formats.Raw {
+			res, err = convert.ToRaw(ctx, img, file, convertOptions(PhaseConvert, progress))
+		} else {
+			res, err = convert.ToAeroSpar(ctx, img, file, sparse.DefaultBlockSize, convertOptions(PhaseConvert, progress))
+		}
 		if err != nil {
 			return err
 		}
@@ -396,6 +434,15 @@ func (m *Manager) store(d *catalog.Disk, fill func(File) error) (err error) {
 	}
 	if err = f.Flush(); err != nil {
 		return err
+	}
+	if d.FileSizeBytes, err = f.Size(); err != nil {
+		return err
+	}
+	d.StoredBytes = d.FileSizeBytes
+	if s, ok := f.(StoredSizer); ok {
+		if d.StoredBytes, err = s.StoredBytes(); err != nil {
+			return err
+		}
 	}
 	if err = f.Close(); err != nil {
 		return err

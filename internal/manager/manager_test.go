@@ -515,3 +515,44 @@ func TestParallelGzipExport(t *testing.T) {
 		}
 	}
 }
+
+// TestSparseBackend runs the paths a sparse backend (IndexedDB) takes over a
+// directory whose files keep their holes: a blank disk is a raw file that
+// stores nothing, a converted import is raw, and both read back exactly.
+func TestSparseBackend(t *testing.T) {
+	st, err := dirstore.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.SparseFiles = true
+	m, err := manager.New(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	d, err := m.CreateBlank(ctx, manager.BlankOptions{Name: "Big", SizeBytes: 60 << 30})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Format != "raw" || d.FileName != d.ID+".img" || d.FileSizeBytes != 60<<30 || d.StoredBytes > 64<<10 {
+		t.Fatalf("blank on a sparse backend: %+v", d)
+	}
+	if v, err := m.Verify(ctx, d.ID, nil); err != nil || !v.OK {
+		t.Fatalf("verify %+v %v", v, err)
+	}
+	dir := t.TempDir()
+	base := testutil.BaseDisk(t, dir, "base.img", 8<<20, 7)
+	qcow := filepath.Join(dir, "disk.qcow2")
+	testutil.QemuImg(t, "convert", "-c", "-O", "qcow2", base, qcow)
+	want, _ := os.ReadFile(base)
+	conv, err := m.Import(ctx, input(t, qcow), manager.ImportOptions{Convert: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conv.Format != "raw" || conv.Checksum.Value != crcHex(want) || conv.StoredBytes > conv.SizeBytes {
+		t.Fatalf("converted: %+v, want checksum %s", conv, crcHex(want))
+	}
+	if got := exportBytes(t, m, conv.ID, false); !bytes.Equal(got, want) {
+		t.Fatal("export differs from the source")
+	}
+}

@@ -185,8 +185,9 @@ func (b *Backend) Estimate() (usage, quota int64, err error) {
 	return usage, quota, nil
 }
 
-// ExportDir is where exportDiskToFile's fallback writes its temporary file.
-func (b *Backend) ExportDir() (*Dir, error) {
+// ExportDir is where exportDiskToFile's fallback writes its temporary file
+// (aero/exports), whichever backend holds the disks.
+func ExportDir() (*Dir, error) {
 	d, err := jsutil.CallAwait("exportsDir")
 	if err != nil {
 		return nil, err

@@ -117,11 +117,119 @@ export async function opfsRead(path, name) {
   }
 }
 
+// backend is the storage backend this page's tests run on: the harness
+// page's ?backend= (opfs by default).
+export const backend = new URLSearchParams(location.search).get("backend") || "opfs";
+
 // open opens the DiskManager into globalThis.dm and returns it.
-export async function open(opts = { backend: "opfs" }) {
+export async function open(opts = { backend }) {
   const { DiskManager } = await import("/web/disk_manager.js");
   globalThis.dm = await DiskManager.open(opts);
   return globalThis.dm;
+}
+
+// The IndexedDB side, read directly (not through the code under test).
+const idbStores = ["disks", "mounts", "chunks"];
+
+// idbOpen opens aero-disk-manager as it is, creating the schema if the
+// database does not exist yet (to plant records before the manager opens).
+export function idbOpen() {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open("aero-disk-manager");
+    req.onupgradeneeded = () => {
+      const db = req.result;
+      if (!db.objectStoreNames.contains("disks")) db.createObjectStore("disks", { keyPath: "id" });
+      if (!db.objectStoreNames.contains("mounts")) db.createObjectStore("mounts", { keyPath: "key" });
+      if (!db.objectStoreNames.contains("chunks")) db.createObjectStore("chunks", { keyPath: ["id", "index"] }).createIndex("by_id", "id");
+    };
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+function idbAll(db, store, method = "getAll") {
+  return new Promise((resolve, reject) => {
+    const req = db.transaction(store).objectStore(store)[method]();
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+// idbChunks lists every chunk: [{ id, index, bytes }] in key order.
+export async function idbChunks() {
+  const db = await idbOpen();
+  try {
+    if (!idbStores.every((s) => db.objectStoreNames.contains(s))) return [];
+    const out = [];
+    await new Promise((resolve, reject) => {
+      const req = db.transaction("chunks").objectStore("chunks").openCursor();
+      req.onsuccess = () => {
+        const c = req.result;
+        if (!c) return resolve();
+        const d = c.value.data;
+        out.push({ id: c.value.id, index: c.value.index, bytes: d.byteLength, isView: ArrayBuffer.isView(d), bufferBytes: d.buffer ? d.buffer.byteLength : d.byteLength });
+        c.continue();
+      };
+      req.onerror = () => reject(req.error);
+    });
+    return out;
+  } finally {
+    db.close();
+  }
+}
+
+// idbPutChunk stores one chunk record as a killed tab would have left it.
+export async function idbPutChunk(id, index, bytes) {
+  const db = await idbOpen();
+  try {
+    await new Promise((resolve, reject) => {
+      const tx = db.transaction("chunks", "readwrite");
+      tx.objectStore("chunks").put({ id, index, data: bytes });
+      tx.oncomplete = resolve;
+      tx.onerror = () => reject(tx.error);
+    });
+  } finally {
+    db.close();
+  }
+}
+
+// storedFiles lists what the backend stores per disk: [{ name, size }] —
+// OPFS files in aero/disks (metadata excluded), or IndexedDB chunk ids
+// with the bytes their chunks hold.
+export async function storedFiles() {
+  if (backend !== "idb") {
+    return (await opfsList("aero/disks")).filter((e) => e.kind === "file" && !e.name.startsWith("metadata.json")).map(({ name, size }) => ({ name, size }));
+  }
+  const by = new Map();
+  for (const c of await idbChunks()) by.set(c.id, (by.get(c.id) || 0) + c.bytes);
+  return [...by].sort().map(([name, size]) => ({ name, size }));
+}
+
+// catalogText is the stored catalog as text: metadata.json, or the disks and
+// mounts stores' records as JSON.
+export async function catalogText() {
+  if (backend !== "idb") return opfsRead("aero/disks", "metadata.json");
+  const db = await idbOpen();
+  try {
+    return JSON.stringify({ disks: await idbAll(db, "disks"), mounts: await idbAll(db, "mounts") });
+  } finally {
+    db.close();
+  }
+}
+
+// storeTree lists everything stored: the OPFS tree, plus "idb:<id>/<index>"
+// for each chunk.
+export async function storeTree() {
+  const out = await opfsTree();
+  if (backend === "idb") for (const c of await idbChunks()) out.push(`idb:${c.id}/${c.index}`);
+  return out;
+}
+
+// plantOrphan stores a disk's data with no catalog entry, as a tab killed
+// mid-import leaves it.
+export async function plantOrphan(id, ext, bytes) {
+  if (backend !== "idb") return opfsWrite("aero/disks", `${id}.${ext}`, bytes);
+  return idbPutChunk(id, 0, typeof bytes === "string" ? new TextEncoder().encode(bytes) : bytes);
 }
 
 // progress returns { onProgress, calls }: a recorder for onProgress.

@@ -1,0 +1,544 @@
+//go:build js && wasm
+
+// Package idb is the manager.Backend over IndexedDB, for browsers without
+// OPFS sync access handles. It keeps the existing Aero disk manager's schema
+// (docs/idb.md): database aero-disk-manager with the stores disks (DiskMeta
+// records), mounts (one record) and chunks (a disk's bytes in fixed-size
+// chunks keyed [id, index]; an absent chunk reads as zeros). All IndexedDB
+// access goes through github.com/hack-pad/go-indexeddb.
+package idb
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"strings"
+	"syscall/js"
+
+	"github.com/hack-pad/go-indexeddb/idb"
+	"github.com/hack-pad/safejs"
+
+	"aerodisk/internal/catalog"
+	"aerodisk/internal/jsutil"
+	"aerodisk/internal/manager"
+)
+
+// The existing Aero schema.
+const (
+	DBName      = "aero-disk-manager"
+	disksStore  = "disks"
+	mountsStore = "mounts"
+	chunksStore = "chunks"
+	byIDIndex   = "by_id"
+	mountsKey   = "mounts"
+
+	catalogLock = "aerodisk-metadata" // the Web Lock OPFS uses too
+	fileLock    = "aerodisk-idb-"     // + disk id: held while a disk's chunks are open
+)
+
+// ChunkSize is the size of a stored chunk: the existing convention, and the
+// fastest of 1, 2 and 4 MiB in our measurements (docs/idb.md).
+const ChunkSize = 4 << 20
+
+// Backend is a manager.Backend over the aero-disk-manager database.
+type Backend struct {
+	db *idb.Database
+}
+
+// Supported reports whether IndexedDB exists here.
+func Supported() bool {
+	v, err := safejs.Global().Get("indexedDB")
+	if err != nil {
+		return false
+	}
+	ok, _ := v.Truthy()
+	return ok
+}
+
+// Open opens (creating or completing) the database.
+func Open(ctx context.Context) (*Backend, error) {
+	if !Supported() {
+		return nil, fmt.Errorf("%w: this browser has no IndexedDB", manager.ErrUnsupportedBackend)
+	}
+	// Open at the current version; if the stores are not all there (a new
+	// database, or one an older tool made), reopen one version up to add them.
+	db, err := openDB(ctx, 0)
+	if err != nil {
+		return nil, err
+	}
+	names, err := db.ObjectStoreNames()
+	if err != nil {
+		return nil, err
+	}
+	if !hasAll(names, disksStore, mountsStore, chunksStore) {
+		v, err := db.Version()
+		if err != nil {
+			return nil, err
+		}
+		db.Close()
+		if db, err = openDB(ctx, v+1); err != nil {
+			return nil, err
+		}
+	}
+	return &Backend{db: db}, nil
+}
+
+func openDB(ctx context.Context, version uint) (*idb.Database, error) {
+	req, err := idb.Global().Open(ctx, DBName, version, upgrade)
+	if err != nil {
+		return nil, fmt.Errorf("opening IndexedDB %s: %w", DBName, err)
+	}
+	db, err := req.Await(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("opening IndexedDB %s: %w", DBName, err)
+	}
+	return db, nil
+}
+
+// upgrade creates whichever of the stores is missing.
+func upgrade(db *idb.Database, _, _ uint) error {
+	names, err := db.ObjectStoreNames()
+	if err != nil {
+		return err
+	}
+	if !hasAll(names, disksStore) {
+		if _, err := db.CreateObjectStore(disksStore, idb.ObjectStoreOptions{KeyPath: js.ValueOf("id")}); err != nil {
+			return err
+		}
+	}
+	if !hasAll(names, mountsStore) {
+		if _, err := db.CreateObjectStore(mountsStore, idb.ObjectStoreOptions{KeyPath: js.ValueOf("key")}); err != nil {
+			return err
+		}
+	}
+	if !hasAll(names, chunksStore) {
+		st, err := db.CreateObjectStore(chunksStore, idb.ObjectStoreOptions{KeyPath: js.ValueOf([]any{"id", "index"})})
+		if err != nil {
+			return err
+		}
+		if _, err := st.CreateIndex(byIDIndex, js.ValueOf("id"), idb.IndexOptions{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func hasAll(names []string, want ...string) bool {
+	for _, w := range want {
+		found := false
+		for _, n := range names {
+			found = found || n == w
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+func (b *Backend) Name() string { return "idb" }
+
+// Sparse: absent chunks read as zeros (manager.SparseBackend).
+func (b *Backend) Sparse() bool { return true }
+
+// diskID is the chunk key of a file: its name up to the first dot.
+func diskID(name string) (string, error) {
+	if name == "" || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") {
+		return "", fmt.Errorf("%w: bad file name %q", catalog.ErrInvalid, name)
+	}
+	if i := strings.IndexByte(name, '.'); i > 0 {
+		name = name[:i]
+	}
+	return name, nil
+}
+
+// chunkRange is every chunk key of one disk.
+func chunkRange(id string, from int64) (*idb.KeyRange, error) {
+	return idb.NewKeyRangeBound(js.ValueOf([]any{id, float64(from)}), js.ValueOf([]any{id, math.Inf(1)}), false, false)
+}
+
+// jsKeyRange is chunkRange as a plain IDBKeyRange (for delete, which takes one).
+func jsKeyRange(id string, from int64) (js.Value, error) {
+	ctor, err := safejs.Global().Get("IDBKeyRange")
+	if err != nil {
+		return js.Value{}, err
+	}
+	kr, err := ctor.Call("bound", []any{id, float64(from)}, []any{id, math.Inf(1)})
+	return safejs.Unsafe(kr), err
+}
+
+// lockFile takes the disk's Web Lock without waiting: exclusive to write,
+// shared to read. Held elsewhere (another tab) is manager.ErrInUse.
+func lockFile(id string, exclusive bool) (func(), error) {
+	release, err := jsutil.CallAwait("tryLock", fileLock+id, exclusive)
+	if err != nil {
+		return nil, err
+	}
+	if release.IsNull() || release.IsUndefined() {
+		return nil, fmt.Errorf("%w: the disk %s is open in another tab", manager.ErrInUse, id)
+	}
+	return func() {
+		if p, err := release.Invoke(); err == nil {
+			jsutil.Await(p)
+		}
+	}, nil
+}
+
+func (b *Backend) Create(name string) (manager.File, error) {
+	id, err := diskID(name)
+	if err != nil {
+		return nil, err
+	}
+	release, err := lockFile(id, true)
+	if err != nil {
+		return nil, err
+	}
+	present, err := b.chunkIndexes(id)
+	if err == nil && len(present) > 0 {
+		err = fmt.Errorf("%w: %s already exists", catalog.ErrInvalid, name)
+	}
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return newFile(b, id, 0, present, true, release), nil
+}
+
+// Open opens a stored disk. Its length is in its metadata record
+// (fileSizeBytes, or sizeBytes for records older tools wrote), since
+// trailing all-zero chunks are not stored.
+func (b *Backend) Open(name string, writable bool) (manager.File, error) {
+	id, err := diskID(name)
+	if err != nil {
+		return nil, err
+	}
+	c, err := b.ReadCatalog()
+	if err != nil {
+		return nil, err
+	}
+	d, ok := c.Disks[id]
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", name, fs.ErrNotExist)
+	}
+	size := d.FileSizeBytes
+	if size <= 0 {
+		size = d.SizeBytes
+	}
+	release, err := lockFile(id, writable)
+	if err != nil {
+		return nil, err
+	}
+	present, err := b.chunkIndexes(id)
+	if err != nil {
+		release()
+		return nil, err
+	}
+	return newFile(b, id, size, present, writable, release), nil
+}
+
+// Remove deletes every chunk of the disk in one transaction.
+func (b *Backend) Remove(name string) error {
+	id, err := diskID(name)
+	if err != nil {
+		return err
+	}
+	release, err := lockFile(id, true)
+	if err != nil {
+		return err
+	}
+	defer release()
+	return b.deleteChunks(id, 0)
+}
+
+// deleteChunks deletes the chunks of id from index from on.
+func (b *Backend) deleteChunks(id string, from int64) error {
+	ctx := context.Background()
+	txn, err := b.db.TransactionWithOptions(idb.TransactionOptions{Mode: idb.TransactionReadWrite}, chunksStore)
+	if err != nil {
+		return err
+	}
+	st, err := txn.ObjectStore(chunksStore)
+	if err != nil {
+		return err
+	}
+	kr, err := jsKeyRange(id, from)
+	if err != nil {
+		return err
+	}
+	if _, err := st.Delete(kr); err != nil {
+		return mapErr(err)
+	}
+	return mapErr(txn.Await(ctx))
+}
+
+// Files lists the ids that have chunks (the index's unique keys).
+func (b *Backend) Files() ([]string, error) {
+	ctx := context.Background()
+	txn, err := b.db.Transaction(idb.TransactionReadOnly, chunksStore)
+	if err != nil {
+		return nil, err
+	}
+	st, err := txn.ObjectStore(chunksStore)
+	if err != nil {
+		return nil, err
+	}
+	ix, err := st.Index(byIDIndex)
+	if err != nil {
+		return nil, err
+	}
+	req, err := ix.OpenKeyCursor(idb.CursorNextUnique)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	err = req.Iter(ctx, func(c *idb.Cursor) error {
+		k, err := c.Key()
+		if err != nil {
+			return err
+		}
+		if k.Type() == js.TypeString {
+			out = append(out, k.String())
+		}
+		return nil
+	})
+	return out, err
+}
+
+// chunkIndexes returns the indexes of the chunks stored for id, with their
+// stored lengths unknown (-1) until read.
+func (b *Backend) chunkIndexes(id string) (map[int64]bool, error) {
+	ctx := context.Background()
+	txn, err := b.db.Transaction(idb.TransactionReadOnly, chunksStore)
+	if err != nil {
+		return nil, err
+	}
+	st, err := txn.ObjectStore(chunksStore)
+	if err != nil {
+		return nil, err
+	}
+	kr, err := chunkRange(id, 0)
+	if err != nil {
+		return nil, err
+	}
+	req, err := st.GetAllKeysRange(kr, 0)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := req.Await(ctx)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	present := make(map[int64]bool, len(keys))
+	for _, k := range keys {
+		if k.Type() == js.TypeObject && k.Length() == 2 && k.Index(1).Type() == js.TypeNumber {
+			present[int64(k.Index(1).Float())] = true
+		}
+	}
+	return present, nil
+}
+
+// ReadCatalog reads every disk record and the mounts record in one
+// transaction, so it sees one consistent state.
+func (b *Backend) ReadCatalog() (*catalog.Catalog, error) {
+	ctx := context.Background()
+	txn, err := b.db.Transaction(idb.TransactionReadOnly, disksStore, mountsStore)
+	if err != nil {
+		return nil, err
+	}
+	disks, err := txn.ObjectStore(disksStore)
+	if err != nil {
+		return nil, err
+	}
+	mounts, err := txn.ObjectStore(mountsStore)
+	if err != nil {
+		return nil, err
+	}
+	mreq, err := mounts.Get(js.ValueOf(mountsKey))
+	if err != nil {
+		return nil, err
+	}
+	// Listen for the mounts record now: go-indexeddb attaches its listener
+	// when Await is called, and the event must not fire before that.
+	type result struct {
+		v   js.Value
+		err error
+	}
+	mch := make(chan result, 1)
+	go func() {
+		v, err := mreq.Await(ctx)
+		mch <- result{v, err}
+	}()
+	creq, err := disks.OpenCursor(idb.CursorNext)
+	if err != nil {
+		return nil, err
+	}
+	doc := catalogDoc{Version: catalog.Version, Disks: map[string]json.RawMessage{}}
+	err = creq.Iter(ctx, func(c *idb.CursorWithValue) error {
+		v, err := c.Value()
+		if err != nil {
+			return err
+		}
+		raw, err := stringify(v)
+		if err != nil {
+			return err
+		}
+		var rec struct {
+			ID string `json:"id"`
+		}
+		if json.Unmarshal(raw, &rec) == nil && rec.ID != "" {
+			doc.Disks[rec.ID] = raw
+		}
+		return nil
+	})
+	mr := <-mch // also when the cursor failed: the transaction is over either way
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	if mr.err != nil {
+		return nil, mapErr(mr.err)
+	}
+	if m := mr.v; m.Type() == js.TypeObject {
+		if raw, err := stringify(m.Get("value")); err == nil && len(raw) > 0 && string(raw) != "null" {
+			doc.Mounts = raw
+		}
+	}
+	text, err := json.Marshal(doc)
+	if err != nil {
+		return nil, err
+	}
+	return catalog.Parse(text)
+}
+
+// catalogDoc is the catalog's JSON shape, with each record kept raw.
+type catalogDoc struct {
+	Version int                        `json:"version"`
+	Disks   map[string]json.RawMessage `json:"disks"`
+	Mounts  json.RawMessage            `json:"mounts,omitempty"`
+}
+
+func docOf(c *catalog.Catalog) (catalogDoc, error) {
+	var d catalogDoc
+	b, err := c.Marshal()
+	if err != nil {
+		return d, err
+	}
+	err = json.Unmarshal(b, &d)
+	return d, err
+}
+
+// UpdateCatalog holds the catalog's Web Lock while it reads, changes and
+// writes back what changed, in one readwrite transaction: records are
+// replaced whole, and a failed transaction changes nothing.
+func (b *Backend) UpdateCatalog(fn func(*catalog.Catalog) error) error {
+	release, err := jsutil.CallAwait("lock", catalogLock)
+	if err != nil {
+		return fmt.Errorf("taking the catalog lock: %w", err)
+	}
+	defer release.Invoke()
+	c, err := b.ReadCatalog()
+	if err != nil {
+		return err
+	}
+	before, err := docOf(c)
+	if err != nil {
+		return err
+	}
+	if err := fn(c); err != nil {
+		return err
+	}
+	after, err := docOf(c)
+	if err != nil {
+		return err
+	}
+	ctx := context.Background()
+	txn, err := b.db.Transaction(idb.TransactionReadWrite, disksStore, mountsStore)
+	if err != nil {
+		return err
+	}
+	disks, err := txn.ObjectStore(disksStore)
+	if err != nil {
+		return err
+	}
+	for id, raw := range after.Disks {
+		if string(before.Disks[id]) == string(raw) {
+			continue
+		}
+		v, err := parse(raw)
+		if err != nil {
+			return err
+		}
+		if _, err := disks.Put(v); err != nil {
+			txn.Abort()
+			return mapErr(err)
+		}
+	}
+	for id := range before.Disks {
+		if _, ok := after.Disks[id]; !ok {
+			if _, err := disks.Delete(js.ValueOf(id)); err != nil {
+				txn.Abort()
+				return mapErr(err)
+			}
+		}
+	}
+	if string(before.Mounts) != string(after.Mounts) {
+		mounts, err := txn.ObjectStore(mountsStore)
+		if err != nil {
+			return err
+		}
+		v, err := parse(after.Mounts)
+		if err != nil {
+			return err
+		}
+		rec := js.Global().Get("Object").New()
+		rec.Set("key", mountsKey)
+		rec.Set("value", v)
+		if _, err := mounts.Put(rec); err != nil {
+			txn.Abort()
+			return mapErr(err)
+		}
+	}
+	return mapErr(txn.Await(ctx))
+}
+
+func (b *Backend) Estimate() (usage, quota int64, err error) {
+	v, err := jsutil.CallAwait("estimate")
+	if err != nil {
+		return 0, 0, err
+	}
+	usage, _ = jsutil.Int(v, "usage")
+	quota, _ = jsutil.Int(v, "quota")
+	return usage, quota, nil
+}
+
+// stringify is JSON.stringify(v).
+func stringify(v js.Value) ([]byte, error) {
+	s, err := safejs.Safe(js.Global().Get("JSON")).Call("stringify", safejs.Safe(v))
+	if err != nil {
+		return nil, err
+	}
+	if s.Type() != safejs.TypeString {
+		return nil, nil
+	}
+	str, err := s.String()
+	return []byte(str), err
+}
+
+// parse is JSON.parse(b).
+func parse(b []byte) (js.Value, error) {
+	v, err := safejs.Safe(js.Global().Get("JSON")).Call("parse", string(b))
+	return safejs.Unsafe(v), err
+}
+
+// mapErr turns IndexedDB exceptions into the manager's errors.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, idb.NewDOMException("QuotaExceededError")):
+		return fmt.Errorf("%w: %v", manager.ErrQuota, err)
+	}
+	return err
+}
