@@ -263,14 +263,34 @@ func TestPageConvertQcow2(t *testing.T) {
 	waitText(t, p, "#status", "is intact: its checksum "+want+" matches", 5*time.Second)
 }
 
-// TestPageCancelImport starts a 16 GiB import and cancels it from its
-// progress row: the page says so, and nothing is stored.
+// TestPageCancelImport first chooses a file bigger than the free storage
+// (the page warns before importing), then starts a multi-GiB import and
+// cancels it from its progress row: the page says so, and nothing is stored.
 func TestPageCancelImport(t *testing.T) {
 	_, p := openApp(t)
 	fx := newFixtures(t)
+	var est struct{ Usage, Quota int64 }
+	mustEval(t, p, `const e = await navigator.storage.estimate(); return { Usage: e.usage, Quota: e.quota };`, &est)
+	free := est.Quota - est.Usage
+	if free <= 0 {
+		t.Fatalf("storage estimate %+v", est)
+	}
+	tooBig := filepath.Join(fx.Dir, "too big.img")
+	writeSparse(t, tooBig, (free/512+1<<21)*512, nil)
+	chooseFile(t, p, tooBig)
+	warn := waitText(t, p, "#import-warning", "of storage is free, so the import will probably fail", 10*time.Second)
+	t.Logf("warning: %q", warn)
+	shot(t, p, "warning")
+
+	size := min(int64(4)<<30, free/2/512*512)
 	path := filepath.Join(fx.Dir, "huge.img")
-	writeSparse(t, path, 16<<30, map[int64][]byte{0: []byte("boot")})
+	writeSparse(t, path, size, map[int64][]byte{0: []byte("boot")})
 	chooseFile(t, p, path)
+	var warnHidden bool
+	mustEval(t, p, `return document.querySelector("#import-warning").hidden;`, &warnHidden)
+	if !warnHidden {
+		t.Errorf("a %d-byte file with %d bytes free still warns", size, free)
+	}
 	must(t, p.Click("#import-button"))
 	must(t, p.WaitFor(`(() => { const b = document.querySelector("#jobs .job progress"); return b && b.value > 0; })()`, time.Minute, nil))
 	shot(t, p, "running")
@@ -284,7 +304,7 @@ func TestPageCancelImport(t *testing.T) {
 		t.Errorf("a cancel is not an error, but the page shows %q", msgs)
 	}
 	var files []opfsEntry
-	mustEval(t, p, `return (await H.opfsList("aero/disks")).filter((e) => e.name.startsWith("metadata.json") === false);`, &files)
+	mustEval(t, p, `return (await H.opfsList("aero/disks")).filter((e) => !e.name.startsWith("metadata.json"));`, &files)
 	if len(files) != 0 {
 		t.Errorf("files left in aero/disks: %+v", files)
 	}
@@ -360,6 +380,21 @@ func TestPageExportGzip(t *testing.T) {
 		t.Fatalf("row checksum %s, file %s", r.Checksum, crcBytes(data))
 	}
 
+	// Headless chromium has showSaveFilePicker but no one to answer it:
+	// stand in for a user who picks a file (an OPFS one) ...
+	var picked streamSum
+	mustEval(t, p, `const dir = await H.opfsDir("picked", true);
+		window.__saved = self.showSaveFilePicker;
+		self.showSaveFilePicker = async (o) => dir.getFileHandle(o.suggestedName, { create: true });`, nil)
+	must(t, p.Click(rowSel("data disk", `button[data-action="export-gz"]`)))
+	waitText(t, p, "#status", "Exported “data disk” as data disk.img.gz", time.Minute)
+	mustEval(t, p, `const dir = await H.opfsDir("picked");
+		return H.crc32Stream(H.gunzip((await (await dir.getFileHandle("data disk.img.gz")).getFile()).stream()));`, &picked)
+	if picked.CRC32 != crcBytes(data) || picked.Bytes != int64(len(data)) {
+		t.Errorf("export into the picked file: %+v, want crc %s, %d bytes", picked, crcBytes(data), len(data))
+	}
+	// ... and for a browser without it, where the page's export is a download.
+	mustEval(t, p, `delete self.showSaveFilePicker; if (typeof self.showSaveFilePicker === "function") self.showSaveFilePicker = undefined;`, nil)
 	must(t, p.Click(rowSel("data disk", `button[data-action="export-gz"]`)))
 	gz, err := b.WaitDownload("data disk.img.gz", 2*time.Minute)
 	must(t, err)
@@ -614,10 +649,10 @@ func TestPageLayoutAndLabels(t *testing.T) {
 	}
 	for _, w := range []int64{1280, 400} {
 		must(t, p.SetViewport(w, 800))
-		var sw int64
-		mustEval(t, p, `await H.sleep(100); return document.documentElement.scrollWidth;`, &sw)
-		if sw > w {
-			t.Errorf("at %d px wide the page is %d px wide (sideways scrolling)", w, sw)
+		var sw struct{ Scroll, Client int64 }
+		mustEval(t, p, `await H.sleep(100); const d = document.documentElement; return { Scroll: d.scrollWidth, Client: d.clientWidth };`, &sw)
+		if sw.Scroll > sw.Client || sw.Client > w {
+			t.Errorf("at %d px wide the page is %d px wide in a %d px window (sideways scrolling)", w, sw.Scroll, sw.Client)
 		}
 		shot(t, p, fmt.Sprintf("%dpx", w))
 	}
