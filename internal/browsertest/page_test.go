@@ -293,20 +293,39 @@ func TestPageCancelImport(t *testing.T) {
 	}
 	must(t, p.Click("#import-button"))
 	must(t, p.WaitFor(`(() => { const b = document.querySelector("#jobs .job progress"); return b && b.value > 0; })()`, time.Minute, nil))
+	// The page stays usable while it runs: a second import runs beside it
+	// and a blank floppy is made.
+	small := testutil.MixedData(3<<20, 21)
+	chooseFile(t, p, fx.Add(t, "small.img", small))
+	must(t, p.Click("#import-button"))
+	must(t, p.Click(`button.floppy[data-label="800K"]`))
+	if r := waitRow(t, p, "small", time.Minute); r.Checksum != crcBytes(small) {
+		t.Errorf("second import %+v, want checksum %s", r, crcBytes(small))
+	}
+	waitRow(t, p, "Blank 800K floppy", time.Minute)
+	var running int
+	mustEval(t, p, `return document.querySelectorAll("#jobs .job").length;`, &running)
+	if running != 1 {
+		t.Errorf("%d jobs shown while the big import runs, want 1", running)
+	}
 	shot(t, p, "running")
 	must(t, p.Click("#jobs .job button.cancel"))
 	waitText(t, p, "#status", "Import of huge.img cancelled; nothing was stored.", time.Minute)
 	waitNoJobs(t, p, 10*time.Second)
-	if rows := pageRows(t, p); len(rows) != 0 {
-		t.Errorf("rows after a cancelled import: %+v", rows)
+	var names []string
+	for _, r := range pageRows(t, p) {
+		names = append(names, r.Name)
+	}
+	if strings.Join(names, ",") != "Blank 800K floppy,small" {
+		t.Errorf("rows after the cancelled import: %q, want the floppy and small", names)
 	}
 	if msgs, _ := p.Text("#messages"); msgs != "" {
 		t.Errorf("a cancel is not an error, but the page shows %q", msgs)
 	}
 	var files []opfsEntry
 	mustEval(t, p, `return (await H.opfsList("aero/disks")).filter((e) => !e.name.startsWith("metadata.json"));`, &files)
-	if len(files) != 0 {
-		t.Errorf("files left in aero/disks: %+v", files)
+	if len(files) != 2 {
+		t.Errorf("files in aero/disks: %+v, want the two disks only", files)
 	}
 }
 
@@ -655,5 +674,26 @@ func TestPageLayoutAndLabels(t *testing.T) {
 			t.Errorf("at %d px wide the page is %d px wide in a %d px window (sideways scrolling)", w, sw.Scroll, sw.Client)
 		}
 		shot(t, p, fmt.Sprintf("%dpx", w))
+	}
+}
+
+// TestPageDragAndDrop drops a file on the import box (a DragEvent carrying
+// a File, as a drop from the desktop delivers) and imports it.
+func TestPageDragAndDrop(t *testing.T) {
+	_, p := openApp(t)
+	fx := newFixtures(t)
+	data := testutil.MixedData(2<<20+512, 17)
+	fx.Add(t, "dropped.img", data)
+	mustEval(t, p, `const f = await H.fixture(args[0], "dropped.img");
+		const dt = new DataTransfer(); dt.items.add(f);
+		const zone = document.querySelector("#drop-zone");
+		const over = new DragEvent("dragover", { dataTransfer: dt, bubbles: true, cancelable: true });
+		zone.dispatchEvent(over);
+		if (!over.defaultPrevented) throw new Error("the drop zone does not accept files");
+		zone.dispatchEvent(new DragEvent("drop", { dataTransfer: dt, bubbles: true, cancelable: true }));`, nil, fx.URLPath("dropped.img"))
+	waitText(t, p, "#import-chosen", "dropped.img", 10*time.Second)
+	must(t, p.Click("#import-button"))
+	if r := waitRow(t, p, "dropped", time.Minute); r.Checksum != crcBytes(data) || r.SizeTitle != fmt.Sprintf("%s bytes", "2,097,664") {
+		t.Errorf("dropped import %+v, want checksum %s", r, crcBytes(data))
 	}
 }
