@@ -438,6 +438,24 @@ func TestPageExportGzip(t *testing.T) {
 	if crcFile(t, raw) != crcBytes(data) || fileSize(t, raw) != int64(len(data)) {
 		t.Errorf("raw download: %d bytes crc %s", fileSize(t, raw), crcFile(t, raw))
 	}
+
+	// Verify: ok, then one byte changed behind the engine's back: mismatch.
+	must(t, p.Click(rowSel("data disk", `button[data-action="verify"]`)))
+	waitText(t, p, rowSel("data disk", ".verify-result"), "ok", time.Minute)
+	tampered := append([]byte(nil), data...)
+	tampered[4096] ^= 0x5a
+	mustEval(t, p, `const dir = await H.opfsDir("aero/disks");
+		const files = (await H.opfsList("aero/disks")).filter((e) => !e.name.startsWith("metadata.json"));
+		if (files.length !== 1) throw new Error("disk files: " + JSON.stringify(files));
+		const w = await (await dir.getFileHandle(files[0].name)).createWritable({ keepExistingData: true });
+		await w.write({ type: "write", position: 4096, data: new Uint8Array([args[0]]) });
+		await w.close();`, nil, tampered[4096])
+	must(t, p.Click(rowSel("data disk", `button[data-action="verify"]`)))
+	waitText(t, p, rowSel("data disk", ".verify-result"), "mismatch", time.Minute)
+	msg := waitText(t, p, "#messages .error", "does not match its checksum", 10*time.Second)
+	if !strings.Contains(msg, "it was "+crcBytes(data)+", now it is "+crcBytes(tampered)) {
+		t.Errorf("mismatch message %q, want was %s now %s", msg, crcBytes(data), crcBytes(tampered))
+	}
 }
 
 // TestPageMounts checks that the HDD and CD radios only exist for disks the
