@@ -1,50 +1,608 @@
-// Minimal page: lists disks and imports a file. The full page is its own issue.
+// The page: a disk manager a person can use. Plain ES module, no framework.
+// Every disk operation goes through the DiskManager API (disk_manager.js);
+// this file only turns clicks into calls and results into words.
 import { DiskManager } from "./disk_manager.js";
 
 const $ = (id) => document.getElementById(id);
-const human = (n) => {
-  const u = ["B", "KiB", "MiB", "GiB", "TiB"];
+
+// ---------- units and words ----------
+
+const SI = ["B", "KB", "MB", "GB", "TB", "PB"];
+
+/** Sizes are shown in decimal units (1 GB = 10^9 bytes), like disk labels. */
+export function formatBytes(n) {
+  if (typeof n !== "number" || !Number.isFinite(n) || n < 0) return "—";
+  if (n < 1000) return `${n} B`;
   let i = 0;
-  while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
-  return `${Math.round(n * 100) / 100} ${u[i]}`;
+  let v = n;
+  while (v >= 1000 && i < SI.length - 1) { v /= 1000; i++; }
+  return `${+v.toPrecision(3)} ${SI[i]}`;
+}
+
+const exact = (n) => `${n.toLocaleString("en-US")} bytes`;
+
+export function formatDuration(s) {
+  if (!Number.isFinite(s) || s < 0) return "—";
+  s = Math.ceil(s);
+  if (s < 60) return `${s} s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return `${m} min ${s % 60} s`;
+  return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+const UNITS = {
+  "": 1e9, // a bare number is GB, like the presets
+  b: 1, byte: 1, bytes: 1,
+  k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12,
+  kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40,
 };
+const MAX_DISK = 2 * 2 ** 40; // internal/manager.MaxDiskSize
 
-let dm;
+/**
+ * parseSize reads what a person types ("20 GB", "512 MB", "1.5GB", "2 GiB",
+ * "40") into bytes: KB/MB/GB/TB are decimal, KiB/MiB/GiB/TiB binary, a bare
+ * number is GB. The result is rounded up to whole 512-byte sectors (note
+ * says so). Returns {bytes, note} or {error}.
+ */
+export function parseSize(text) {
+  const t = String(text ?? "").trim();
+  if (t === "") return { error: "Enter a size, for example 20 GB or 512 MB." };
+  const m = /^(\d+(?:[.,]\d*)?|[.,]\d+)\s*([a-z]*)$/i.exec(t);
+  const mult = m ? UNITS[m[2].toLowerCase()] : undefined;
+  if (!m || mult === undefined) {
+    return { error: `“${t}” is not a size. Write it like 20 GB, 512 MB or 1.5 GB.` };
+  }
+  const value = Number(m[1].replace(",", "."));
+  const raw = Math.round(value * mult);
+  if (!(raw > 0)) return { error: "A disk needs a size above zero." };
+  if (raw > MAX_DISK) return { error: `That is too big: the largest disk is ${formatBytes(MAX_DISK)} (2 TiB).` };
+  const bytes = Math.ceil(raw / 512) * 512;
+  const note = bytes === raw
+    ? `${formatBytes(bytes)} = ${exact(bytes)}.`
+    : `${formatBytes(bytes)}: rounded up to ${exact(bytes)}, a whole number of 512-byte sectors.`;
+  return { bytes, note };
+}
+
+const KIND = { hdd: "HDD", cd: "CD", floppy: "Floppy" };
+const FORMAT = { raw: "raw", iso: "ISO", qcow2: "qcow2", vhd: "VHD", dc42: "DiskCopy 4.2", aerospar: "AEROSPAR" };
+const PHASE = { import: "Copying", convert: "Converting", checksum: "Checking", export: "Exporting", verify: "Verifying" };
+
+/** describe turns an error into a sentence for a person (never a stack). */
+export function describe(e) {
+  let msg = String((e && e.message) || e || "").trim();
+  if (msg && !/[.!?]$/.test(msg)) msg += ".";
+  if (msg) msg = msg[0].toUpperCase() + msg.slice(1);
+  switch (e && e.name) {
+    case "QuotaExceededError": return `There is not enough storage space. ${msg}`;
+    case "UnsupportedFormatError": return `aerodisk cannot read this kind of image. ${msg}`;
+    case "CorruptImageError": return `The image is damaged or is not a disk image. ${msg}`;
+    case "NotFoundError": return `That disk is gone (perhaps deleted in another tab). ${msg}`;
+    case "InUseError": return `That disk is busy right now. ${msg}`;
+    case "InvalidArgumentError": return msg || "That is not allowed.";
+    case "AbortError": return "Cancelled.";
+    default: return `Something went wrong. ${msg}`;
+  }
+}
+
+// ---------- messages ----------
+
+function status(text) { $("status").textContent = text; }
+
+function showError(text) {
+  const box = $("messages");
+  const p = document.createElement("p");
+  p.className = "error";
+  const span = document.createElement("span");
+  span.textContent = text;
+  const close = document.createElement("button");
+  close.type = "button";
+  close.className = "dismiss";
+  close.textContent = "Dismiss";
+  close.setAttribute("aria-label", "Dismiss this message");
+  close.addEventListener("click", () => p.remove());
+  p.append(span, close);
+  box.append(p);
+  while (box.children.length > 4) box.firstElementChild.remove();
+}
+
+window.addEventListener("unhandledrejection", (e) => { e.preventDefault(); showError(describe(e.reason)); });
+window.addEventListener("error", (e) => { if (e.error) showError(describe(e.error)); });
+
+// ---------- state ----------
+
+let dm = null;
+let disks = [];
+let mounts = { hddId: null, cdId: null };
+const verified = new Map(); // id → {ok, checksum}
+let jobCount = 0;
+
+function needEngine() {
+  if (dm) return true;
+  showError("The disk engine has not started yet. Wait a moment, or reload the page.");
+  return false;
+}
+
+// ---------- disks table ----------
+
+const canHDD = (d) => d.kind === "hdd" && (d.format === "raw" || d.format === "aerospar");
+const canCD = (d) => d.format === "iso";
+
+function fmtDate(ms) {
+  if (typeof ms !== "number" || !(ms > 0)) return "—";
+  return new Date(ms).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
+}
+
 async function refresh() {
+  if (!dm) return;
+  try {
+    const [list, m] = await Promise.all([dm.listDisks(), dm.getMounts()]);
+    disks = list.slice().sort((a, b) => (b.lastUsedAtMs || 0) - (a.lastUsedAtMs || 0));
+    mounts = { hddId: m.hddId ?? null, cdId: m.cdId ?? null };
+    renderDisks();
+  } catch (e) {
+    showError(`The disk list could not be read. ${describe(e)}`);
+  }
+}
+
+function cell(tr, label, content) {
+  const td = tr.insertCell();
+  td.dataset.label = label;
+  if (content instanceof Node) td.append(content);
+  else td.textContent = content;
+  return td;
+}
+
+function button(text, action, ariaLabel) {
+  const b = document.createElement("button");
+  b.type = "button";
+  b.textContent = text;
+  b.dataset.action = action;
+  if (ariaLabel) b.setAttribute("aria-label", ariaLabel);
+  return b;
+}
+
+function mountRadio(group, d, allowed, what) {
+  if (!allowed) {
+    const s = document.createElement("span");
+    s.className = "na";
+    s.textContent = "—";
+    s.title = what === "hdd" ? "Only hard disks stored raw or as AEROSPAR can be the hard disk" : "Only ISO images can be the CD";
+    return s;
+  }
+  const label = document.createElement("label");
+  label.className = "radio";
+  const r = document.createElement("input");
+  r.type = "radio";
+  r.name = group;
+  r.value = d.id;
+  r.checked = (what === "hdd" ? mounts.hddId : mounts.cdId) === d.id;
+  r.setAttribute("aria-label", `Mount “${d.name}” as the ${what === "hdd" ? "hard disk" : "CD"}`);
+  const s = document.createElement("span");
+  s.className = "radio-text";
+  s.textContent = what === "hdd" ? "HDD" : "CD";
+  label.append(r, s);
+  return label;
+}
+
+function renderDisks() {
   const body = $("disks").tBodies[0];
-  body.replaceChildren();
-  for (const d of await dm.listDisks()) {
-    const tr = body.insertRow();
-    for (const v of [d.name, d.kind, d.format, human(d.sizeBytes), d.checksum.value]) tr.insertCell().textContent = v;
+  const rows = [];
+  for (const d of disks) {
+    const tr = document.createElement("tr");
+    tr.dataset.id = d.id;
+    tr.dataset.name = d.name;
+    const name = document.createElement("span");
+    name.className = "disk-name";
+    name.textContent = d.name;
+    if (d.sourceFileName && d.sourceFileName !== d.name) name.title = `Imported from ${d.sourceFileName}`;
+    cell(tr, "Name", name).className = "name";
+    cell(tr, "Kind", KIND[d.kind] || d.kind || "—").className = "kind";
+    cell(tr, "Format", FORMAT[d.format] || d.format || "—").className = "format";
+    const size = cell(tr, "Size", formatBytes(d.sizeBytes));
+    size.className = "size";
+    if (typeof d.sizeBytes === "number") size.title = exact(d.sizeBytes);
+    const stored = cell(tr, "Stored", formatBytes(d.storedBytes));
+    stored.className = "stored";
+    if (typeof d.storedBytes === "number") stored.title = exact(d.storedBytes);
+    cell(tr, "Last used", fmtDate(d.lastUsedAtMs)).className = "last-used";
+    const sum = document.createElement("span");
+    const code = document.createElement("code");
+    code.className = "checksum-value";
+    code.textContent = d.checksum && d.checksum.value ? d.checksum.value : "—";
+    if (d.checksum && d.checksum.algorithm) code.title = d.checksum.algorithm.toUpperCase();
+    sum.append(code);
+    const v = verified.get(d.id);
+    if (v) {
+      const badge = document.createElement("span");
+      badge.className = v.ok ? "badge ok verify-result" : "badge bad verify-result";
+      badge.textContent = v.ok ? "ok" : "mismatch";
+      sum.append(" ", badge);
+    }
+    cell(tr, "Checksum", sum).className = "checksum";
+    cell(tr, "Backend", d.backend === "idb" ? "IndexedDB" : d.backend === "opfs" ? "OPFS" : d.backend || "—").className = "backend";
+    cell(tr, "HDD", mountRadio("mount-hdd", d, canHDD(d), "hdd")).className = "mount-hdd";
+    cell(tr, "CD", mountRadio("mount-cd", d, canCD(d), "cd")).className = "mount-cd";
+    const actions = document.createElement("div");
+    actions.className = "actions";
+    const q = `“${d.name}”`;
+    actions.append(
+      button("Rename", "rename", `Rename ${q}`),
+      button("Verify", "verify", `Verify the checksum of ${q}`),
+      button("Export .img", "export", `Export ${q} as .img`),
+      button("Export .img.gz", "export-gz", `Export ${q} gzipped as .img.gz`),
+      button("Delete", "delete", `Delete ${q}`),
+    );
+    actions.lastChild.classList.add("danger");
+    cell(tr, "Actions", actions).className = "actions-cell";
+    rows.push(tr);
   }
+  body.replaceChildren(...rows);
+  $("empty").hidden = disks.length > 0;
+  $("hdd-none").checked = !mounts.hddId;
+  $("cd-none").checked = !mounts.cdId;
+  const byId = (id) => disks.find((d) => d.id === id);
+  const h = mounts.hddId && byId(mounts.hddId);
+  const c = mounts.cdId && byId(mounts.cdId);
+  $("mount-hdd").textContent = h ? h.name : "none";
+  $("mount-cd").textContent = c ? c.name : "none";
 }
 
-async function start() {
-  try {
-    dm = await DiskManager.open();
-    window.aerodisk = dm; // for the console and tests
-    $("status").textContent = `Ready (storage: ${dm.backend}).`;
-    await refresh();
-  } catch (e) {
-    $("status").textContent = `The disk engine could not start: ${e.message}`;
-  }
-}
-
-$("import").addEventListener("click", async () => {
-  const file = $("file").files[0];
-  if (!file || !dm) return;
-  const bar = $("progress");
-  bar.hidden = false;
-  try {
-    const opts = { onProgress: (p) => { bar.value = p.totalBytes ? p.processedBytes / p.totalBytes : 0; } };
-    const d = $("convert").checked ? await dm.importDiskConverted(file, opts) : await dm.importDisk(file, opts);
-    $("status").textContent = `Imported ${d.name}.`;
-    await refresh();
-  } catch (e) {
-    $("status").textContent = `Import failed: ${e.message}`;
-  } finally {
-    bar.hidden = true;
+$("disks").addEventListener("click", (e) => {
+  const b = e.target.closest("button[data-action]");
+  if (!b) return;
+  const id = b.closest("tr").dataset.id;
+  const d = disks.find((x) => x.id === id);
+  if (!d || !needEngine()) return;
+  switch (b.dataset.action) {
+    case "rename": renameDisk(d); break;
+    case "verify": verifyDisk(d); break;
+    case "export": exportDisk(d, false); break;
+    case "export-gz": exportDisk(d, true); break;
+    case "delete": deleteDisk(d); break;
   }
 });
+
+document.addEventListener("change", async (e) => {
+  const r = e.target;
+  if (!(r instanceof HTMLInputElement) || r.type !== "radio" || (r.name !== "mount-hdd" && r.name !== "mount-cd")) return;
+  if (!needEngine()) return;
+  const pick = (name) => {
+    const el = document.querySelector(`input[name="${name}"]:checked`);
+    return el && el.value ? el.value : null;
+  };
+  try {
+    const m = await dm.setMounts({ hddId: pick("mount-hdd"), cdId: pick("mount-cd") });
+    const d = disks.find((x) => x.id === r.value);
+    status(r.value ? `Mounted “${d ? d.name : r.value}” as the ${r.name === "mount-hdd" ? "hard disk" : "CD"}.`
+      : `No ${r.name === "mount-hdd" ? "hard disk" : "CD"} mounted.`);
+    mounts = m;
+  } catch (err) {
+    showError(`The mounts could not be changed. ${describe(err)}`);
+  }
+  await refresh();
+});
+
+// ---------- dialogs ----------
+
+function ask(dialog) {
+  return new Promise((resolve) => {
+    dialog.returnValue = "";
+    dialog.addEventListener("close", () => resolve(dialog.returnValue), { once: true });
+    dialog.showModal();
+  });
+}
+
+async function renameDisk(d) {
+  const input = $("rename-input");
+  input.value = d.name;
+  $("rename-title").textContent = `Rename “${d.name}”`;
+  const p = ask($("rename-dialog"));
+  input.select();
+  if ((await p) !== "ok") return;
+  const name = input.value.trim();
+  if (!name) { showError("A disk name cannot be empty."); return; }
+  if (name === d.name) return;
+  try {
+    await dm.renameDisk(d.id, name);
+    status(`Renamed “${d.name}” to “${name}”.`);
+  } catch (e) {
+    showError(`“${d.name}” could not be renamed. ${describe(e)}`);
+  }
+  await refresh();
+}
+
+async function deleteDisk(d) {
+  const mounted = mounts.hddId === d.id || mounts.cdId === d.id;
+  $("confirm-title").textContent = `Delete “${d.name}”?`;
+  $("confirm-text").textContent = `This removes the disk and its ${formatBytes(d.sizeBytes)} of data from this browser for good.` +
+    (mounted ? " It is mounted now and will be unmounted." : "");
+  if ((await ask($("confirm-dialog"))) !== "ok") { status(`Kept “${d.name}”.`); return; }
+  try {
+    await dm.deleteDisk(d.id);
+    verified.delete(d.id);
+    status(`Deleted “${d.name}”.`);
+  } catch (e) {
+    showError(`“${d.name}” could not be deleted. ${describe(e)}`);
+  }
+  await refresh();
+  refreshStorage();
+}
+
+// ---------- jobs with progress ----------
+
+/**
+ * runJob shows a progress row (a real <progress>, bytes done/total, rate,
+ * time left, Cancel) while fn({onProgress, signal}) runs. DOM updates are
+ * coalesced into one per animation frame and the API already sends at most
+ * ~10 progress events a second, so a long job costs the main thread nothing.
+ */
+async function runJob(label, fn) {
+  const ac = new AbortController();
+  const li = document.createElement("li");
+  li.className = "job";
+  const title = document.createElement("span");
+  title.className = "job-title";
+  title.textContent = label;
+  const bar = document.createElement("progress");
+  bar.setAttribute("aria-label", label);
+  const text = document.createElement("span");
+  text.className = "job-text";
+  text.textContent = "Starting…";
+  const cancel = document.createElement("button");
+  cancel.type = "button";
+  cancel.className = "cancel";
+  cancel.textContent = "Cancel";
+  cancel.setAttribute("aria-label", `Cancel: ${label}`);
+  cancel.addEventListener("click", () => {
+    ac.abort();
+    cancel.disabled = true;
+    cancel.textContent = "Cancelling…";
+  });
+  li.append(title, bar, text, cancel);
+  $("jobs").append(li);
+  jobCount++;
+  $("no-jobs").hidden = true;
+
+  let pending = null;
+  let frame = 0;
+  const draw = () => {
+    frame = 0;
+    const p = pending;
+    if (!p) return;
+    const total = Math.max(p.totalBytes || 0, 0);
+    const done = Math.min(Math.max(p.processedBytes || 0, 0), total);
+    if (total > 0) { bar.max = total; bar.value = done; }
+    const rate = p.bytesPerSecond || 0;
+    const left = rate > 0 ? formatDuration((total - done) / rate) : "—";
+    text.textContent = `${PHASE[p.phase] || p.phase || ""}: ${formatBytes(done)} of ${formatBytes(total)}` +
+      ` · ${rate > 0 ? formatBytes(rate) + "/s" : "—"} · ${left} left`;
+  };
+  const onProgress = (p) => {
+    pending = p;
+    if (!frame) frame = requestAnimationFrame(draw);
+  };
+  try {
+    return await fn({ onProgress, signal: ac.signal });
+  } finally {
+    if (frame) cancelAnimationFrame(frame);
+    li.remove();
+    jobCount--;
+    $("no-jobs").hidden = jobCount > 0;
+  }
+}
+
+// ---------- import ----------
+
+const CONVERT_EXT = new Set(["qcow2", "qcow", "qcow3", "vhd", "vpc", "dc42", "image", "dsk", "diskcopy"]);
+const FLOPPY_SIZES = new Set([409600, 819200, 737280, 1474560, 2949120]);
+let chosen = null;
+
+function ext(name) {
+  const i = name.lastIndexOf(".");
+  return i > 0 ? name.slice(i + 1).toLowerCase() : "";
+}
+
+async function chooseFile(file) {
+  chosen = file || null;
+  const info = $("import-chosen");
+  const warn = $("import-warning");
+  warn.hidden = true;
+  if (!file) { info.hidden = true; return; }
+  const e = ext(file.name);
+  $("import-name").value = e ? file.name.slice(0, -(e.length + 1)) : file.name;
+  $("import-kind").value = e === "iso" ? "cd" : (e === "dc42" || e === "image" || FLOPPY_SIZES.has(file.size)) ? "floppy" : "hdd";
+  (CONVERT_EXT.has(e) ? $("mode-convert") : $("mode-keep")).checked = true;
+  info.textContent = `Chosen: ${file.name} (${formatBytes(file.size)})`;
+  info.hidden = false;
+  await checkFits(file);
+}
+
+async function checkFits(file) {
+  const warn = $("import-warning");
+  if (!dm) return;
+  try {
+    const s = await dm.storageInfo();
+    if (chosen !== file) return;
+    const free = s.quota - s.usage;
+    if (s.quota > 0 && file.size > free) {
+      warn.textContent = `This file is ${formatBytes(file.size)} but only ${formatBytes(Math.max(free, 0))} of storage is free, ` +
+        "so the import will probably fail. Delete disks you no longer need first" +
+        ($("mode-convert").checked ? " (converted to AEROSPAR it may need less, if it holds much empty space)." : ".");
+      warn.hidden = false;
+    } else {
+      warn.hidden = true;
+    }
+  } catch { /* the warning is a courtesy */ }
+}
+
+$("import-file").addEventListener("change", (e) => chooseFile(e.target.files[0]));
+for (const r of document.querySelectorAll('input[name="import-mode"]')) {
+  r.addEventListener("change", () => { if (chosen) checkFits(chosen); });
+}
+
+const zone = $("drop-zone");
+zone.addEventListener("dragover", (e) => {
+  if (!e.dataTransfer || !Array.from(e.dataTransfer.types).includes("Files")) return;
+  e.preventDefault();
+  e.dataTransfer.dropEffect = "copy";
+  zone.classList.add("over");
+});
+zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+zone.addEventListener("drop", (e) => {
+  e.preventDefault();
+  zone.classList.remove("over");
+  const f = e.dataTransfer && e.dataTransfer.files[0];
+  if (f) chooseFile(f);
+});
+// A file dropped anywhere else must not make the browser leave the page.
+window.addEventListener("dragover", (e) => e.preventDefault());
+window.addEventListener("drop", (e) => e.preventDefault());
+
+$("import-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  if (!needEngine()) return;
+  const file = chosen;
+  if (!file) { showError("Choose a disk image to import first (or drop one on the import box)."); return; }
+  const name = $("import-name").value.trim() || file.name;
+  const kind = $("import-kind").value;
+  const convert = $("mode-convert").checked;
+  // The form is free again at once: several imports may run.
+  chosen = null;
+  $("import-file").value = "";
+  $("import-chosen").hidden = true;
+  $("import-warning").hidden = true;
+  $("import-name").value = "";
+  try {
+    const d = await runJob(`Import of ${file.name}${convert ? " (converting to AEROSPAR)" : ""}`, (o) =>
+      convert ? dm.importDiskConverted(file, { name, kind, ...o }) : dm.importDisk(file, { name, kind, ...o }));
+    status(`Imported “${d.name}” (${FORMAT[d.format] || d.format}, ${formatBytes(d.sizeBytes)}).`);
+  } catch (err) {
+    if (err && err.name === "AbortError") status(`Import of ${file.name} cancelled; nothing was stored.`);
+    else showError(`${file.name} could not be imported. ${describe(err)}`);
+  }
+  await refresh();
+  refreshStorage();
+});
+
+// ---------- export and verify ----------
+
+const safeFileName = (s) => s.replace(/[\\/:*?"<>|\u0000-\u001f\u007f]/g, "_").trim() || "disk";
+
+async function exportDisk(d, gzip) {
+  const fileName = `${safeFileName(d.name)}.img${gzip ? ".gz" : ""}`;
+  try {
+    await runJob(`Export of “${d.name}” to ${fileName}`, (o) => dm.exportDiskToFile(d.id, { gzip, fileName, ...o }));
+    status(`Exported “${d.name}” as ${fileName}: look in your downloads.`);
+  } catch (err) {
+    if (err && err.name === "AbortError") status(`Export of “${d.name}” cancelled.`);
+    else showError(`“${d.name}” could not be exported. ${describe(err)}`);
+  }
+  await refresh();
+}
+
+async function verifyDisk(d) {
+  try {
+    const r = await runJob(`Checking “${d.name}”`, (o) => dm.verifyDisk(d.id, o));
+    verified.set(d.id, r);
+    if (r.ok) status(`“${d.name}” is intact: its checksum ${r.checksum} matches.`);
+    else showError(`“${d.name}” does not match its checksum: it was ${d.checksum ? d.checksum.value : "unknown"}, now it is ${r.checksum}. The disk has changed or is damaged.`);
+  } catch (err) {
+    if (err && err.name === "AbortError") status(`Check of “${d.name}” cancelled.`);
+    else showError(`“${d.name}” could not be checked. ${describe(err)}`);
+  }
+  await refresh();
+}
+
+// ---------- blank disks ----------
+
+function showSizeHelp() {
+  const r = parseSize($("blank-size").value);
+  const help = $("blank-size-help");
+  help.textContent = r.error || r.note;
+  help.classList.toggle("invalid", !!r.error);
+  $("blank-size").setAttribute("aria-invalid", r.error ? "true" : "false");
+  return r;
+}
+
+$("blank-size").addEventListener("input", showSizeHelp);
+for (const b of document.querySelectorAll("button.preset")) {
+  b.addEventListener("click", () => { $("blank-size").value = b.dataset.size; showSizeHelp(); });
+}
+
+$("blank-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  if (!needEngine()) return;
+  const r = showSizeHelp();
+  if (r.error) { showError(`No disk was created. ${r.error}`); $("blank-size").focus(); return; }
+  const name = $("blank-name").value.trim();
+  if (!name) { showError("No disk was created. Give the disk a name."); $("blank-name").focus(); return; }
+  await createBlank(name, r.bytes, "hdd");
+});
+
+for (const b of document.querySelectorAll("button.floppy")) {
+  b.addEventListener("click", () => {
+    if (needEngine()) createBlank(`Blank ${b.dataset.label} floppy`, Number(b.dataset.bytes), "floppy");
+  });
+}
+
+async function createBlank(name, sizeBytes, kind) {
+  try {
+    const d = await dm.createBlankDisk({ name, sizeBytes, kind });
+    status(`Created “${d.name}”, a blank ${formatBytes(d.sizeBytes)} ${kind === "floppy" ? "floppy" : "hard disk"}.`);
+  } catch (err) {
+    showError(`“${name}” could not be created. ${describe(err)}`);
+  }
+  await refresh();
+  refreshStorage();
+}
+
+// ---------- storage ----------
+
+async function refreshStorage() {
+  if (!dm) return;
+  try {
+    const s = await dm.storageInfo();
+    const pct = s.quota > 0 ? ` (${+(100 * s.usage / s.quota).toFixed(1)}%)` : "";
+    $("storage-usage").textContent = `Using ${formatBytes(s.usage)} of ${formatBytes(s.quota)}${pct}; ${formatBytes(Math.max(s.quota - s.usage, 0))} free.`;
+    const meter = $("storage-meter");
+    meter.max = Math.max(s.quota, 1);
+    meter.value = s.usage;
+    $("storage-persist").textContent = s.persisted
+      ? "Storage is persistent: the browser will not clear your disks on its own."
+      : "Storage is not persistent: the browser may clear your disks when it runs short of space.";
+    $("persist-button").disabled = s.persisted;
+  } catch (e) {
+    $("storage-usage").textContent = `Storage figures are not available. ${describe(e)}`;
+  }
+}
+
+$("persist-button").addEventListener("click", async () => {
+  if (!needEngine()) return;
+  try {
+    const ok = await dm.requestPersistence();
+    status(ok ? "Your disks will be kept." : "The browser declined to keep storage persistent. Bookmarking or installing the site can help.");
+  } catch (e) {
+    showError(`Persistent storage could not be requested. ${describe(e)}`);
+  }
+  refreshStorage();
+});
+
+// ---------- start ----------
+
+async function start() {
+  showSizeHelp();
+  try {
+    dm = await DiskManager.open({ backend: "auto" });
+    window.aerodisk = dm; // for the console
+    status(`Ready. Disks are stored in ${dm.backend === "idb" ? "IndexedDB" : "the origin private file system (OPFS)"}.`);
+    await refresh();
+    await refreshStorage();
+    document.documentElement.dataset.state = "ready";
+  } catch (e) {
+    document.documentElement.dataset.state = "failed";
+    status("The disk engine could not start.");
+    showError(`The disk engine could not start. ${describe(e)} Try reloading the page, or another browser.`);
+  }
+}
 
 start();
