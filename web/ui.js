@@ -427,7 +427,7 @@ async function checkFits(file) {
     if (s.quota > 0 && file.size > free) {
       warn.textContent = `This file is ${formatBytes(file.size)} but only ${formatBytes(Math.max(free, 0))} of storage is free, ` +
         "so the import will probably fail. Delete disks you no longer need first" +
-        ($("mode-convert").checked ? " (converted to AEROSPAR it may need less, if it holds much empty space)." : ".");
+        ($("mode-convert").checked ? " (converted it may need less, if it holds much empty space)." : ".");
       warn.hidden = false;
     } else {
       warn.hidden = true;
@@ -473,7 +473,7 @@ $("import-form").addEventListener("submit", async (e) => {
   $("import-warning").hidden = true;
   $("import-name").value = "";
   try {
-    const d = await runJob(`Import of ${file.name}${convert ? " (converting to AEROSPAR)" : ""}`, (o) =>
+    const d = await runJob(`Import of ${file.name}${convert ? " (converting)" : ""}`, (o) =>
       convert ? dm.importDiskConverted(file, { name, kind, ...o }) : dm.importDisk(file, { name, kind, ...o }));
     status(`Imported “${d.name}” (${FORMAT[d.format] || d.format}, ${formatBytes(d.sizeBytes)}).`);
   } catch (err) {
@@ -592,8 +592,19 @@ $("persist-button").addEventListener("click", async () => {
 async function start() {
   showSizeHelp();
   try {
-    dm = await DiskManager.open({ backend: "auto" });
+    // ?backend=idb (or opfs) chooses the storage; by default the best one
+    // this browser has.
+    const wanted = new URLSearchParams(location.search).get("backend");
+    dm = await DiskManager.open({ backend: wanted === "idb" || wanted === "opfs" ? wanted : "auto" });
     window.aerodisk = dm; // for the console
+    $("storage-backend").textContent = dm.backend === "idb"
+      ? "Storage backend: IndexedDB (disks are kept as sparse 4 MiB chunks)."
+      : "Storage backend: OPFS, the browser's origin private file system.";
+    if (dm.backend === "idb") {
+      // IndexedDB's chunks are sparse already: converted disks are stored raw there.
+      const label = $("mode-convert").parentElement;
+      label.lastChild.textContent = " convert to a sparse raw disk";
+    }
     status(`Ready. Disks are stored in ${dm.backend === "idb" ? "IndexedDB" : "the origin private file system (OPFS)"}.`);
     await refresh();
     await refreshStorage();

@@ -23,6 +23,7 @@ import (
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
 
 	"aerodisk/internal/webserve"
@@ -314,6 +315,20 @@ func (p *Page) SetFiles(selector string, paths ...string) error {
 	ctx, cancel := context.WithTimeout(p.ctx, 60*time.Second)
 	defer cancel()
 	return chromedp.Do(ctx, chromedp.SetUploadFiles(chromedp.CSS(selector), paths))
+}
+
+// OverrideQuota sets the storage quota of origin (the test server's) to
+// bytes, as a nearly full disk would; 0 restores the real quota.
+func (p *Page) OverrideQuota(origin string, bytes int64) error {
+	ctx, cancel := context.WithTimeout(p.ctx, 30*time.Second)
+	defer cancel()
+	params := storage.OverrideQuotaForOriginParams{Origin: origin}
+	if bytes > 0 {
+		q := float64(bytes)
+		params.QuotaSize = &q
+	}
+	_, err := chromedp.Call(ctx, storage.OverrideQuotaForOrigin, params)
+	return err
 }
 
 // WaitDownload waits until name is completely downloaded into the

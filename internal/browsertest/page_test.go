@@ -58,9 +58,15 @@ const readRowsJS = `[...document.querySelectorAll("#disks tbody tr")].map((tr) =
 // engine is ready. The final screenshot is saved when the test ends.
 func openApp(t *testing.T) (*Browser, *Page) {
 	t.Helper()
+	return openAppAt(t, PagePath)
+}
+
+// openAppAt opens the page at path (PagePath with a query).
+func openAppAt(t *testing.T, path string) (*Browser, *Page) {
+	t.Helper()
 	requireWasm(t)
 	b := newBrowser(t)
-	p, err := b.NewPage("page", env.srv.URL+PagePath)
+	p, err := b.NewPage("page", env.srv.URL+path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,6 +187,7 @@ var progressText = regexp.MustCompile(`^(Copying|Converting|Checking|Exporting|V
 // time left and Cancel) and the table row against values computed in Go.
 func TestPageImportWithProgress(t *testing.T) {
 	_, p := openApp(t)
+	waitText(t, p, "#storage-backend", "Storage backend: OPFS", 5*time.Second)
 	fx := newFixtures(t)
 	const size = 256 << 20
 	writes := map[int64][]byte{}
@@ -262,6 +269,33 @@ func TestPageConvertQcow2(t *testing.T) {
 	must(t, p.Click(rowSel("win98", `button[data-action="verify"]`)))
 	waitText(t, p, rowSel("win98", ".verify-result"), "ok", time.Minute)
 	waitText(t, p, "#status", "is intact: its checksum "+want+" matches", 5*time.Second)
+}
+
+// TestPageIndexedDB runs the page on IndexedDB (?backend=idb): it says so,
+// converts a qcow2 into a sparse raw disk there, shows the backend in the
+// table, and verifies the disk.
+func TestPageIndexedDB(t *testing.T) {
+	_, p := openAppAt(t, PagePath+"?backend=idb")
+	waitText(t, p, "#status", "IndexedDB", 5*time.Second)
+	waitText(t, p, "#storage-backend", "Storage backend: IndexedDB", 5*time.Second)
+	fx := newFixtures(t)
+	base := testutil.BaseDisk(t, fx.Dir, "base.raw", 12<<20, 6)
+	qcow := filepath.Join(fx.Dir, "dos.qcow2")
+	testutil.QemuImg(t, "convert", "-f", "raw", "-O", "qcow2", base, qcow)
+	want := crcFile(t, base)
+	chooseFile(t, p, qcow)
+	must(t, p.Click("#import-button"))
+	r := waitRow(t, p, "dos", 2*time.Minute)
+	if r.Format != "raw" || r.Backend != "IndexedDB" || r.Checksum != want || r.SizeTitle != "12,582,912 bytes" || !r.HDDRadio {
+		t.Errorf("row %+v, want raw on IndexedDB, 12,582,912 bytes, checksum %s", r, want)
+	}
+	// base.raw has a hole of 1 MiB every 4 MiB, but every 4 MiB chunk holds
+	// data: the disk stores all 12 MiB.
+	if r.Stored != "12.6 MB" {
+		t.Errorf("stored size shown as %q, want 12.6 MB", r.Stored)
+	}
+	must(t, p.Click(rowSel("dos", `button[data-action="verify"]`)))
+	waitText(t, p, rowSel("dos", ".verify-result"), "ok", time.Minute)
 }
 
 // TestPageCancelImport first chooses a file bigger than the free storage

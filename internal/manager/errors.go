@@ -22,7 +22,7 @@ const (
 	NameInvalid      = "InvalidArgumentError"
 	NameInternal     = "Error"
 	defaultMsgAbort  = "The operation was cancelled."
-	defaultMsgQuota  = "There is not enough storage space for this disk."
+	defaultMsgQuota  = "There is not enough storage space for this disk. Delete disks you no longer need, or free space on this device, and try again."
 	defaultMsgInUse  = "This disk is open in another tab; close it there first."
 	defaultMsgNoDisk = "That disk does not exist (it may have been deleted in another tab)."
 )
@@ -73,6 +73,13 @@ func ErrorMessage(err error) string {
 		if errors.Is(err, catalog.ErrNotFound) {
 			return defaultMsgNoDisk
 		}
+	case NameQuota:
+		// Our own space check says how much is needed; a browser's refusal
+		// mid-write carries only technical words.
+		if rest, ok := strings.CutPrefix(err.Error(), ErrQuota.Error()+": "); ok && strings.HasPrefix(rest, "this disk needs") {
+			return capitalize(rest) + "."
+		}
+		return defaultMsgQuota
 	}
 	if hasDetail && de.Msg != "" && !errors.Is(err, ErrQuota) {
 		return capitalize(de.Msg) + "."

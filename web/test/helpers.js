@@ -167,7 +167,9 @@ export async function idbChunks() {
         const c = req.result;
         if (!c) return resolve();
         const d = c.value.data;
-        out.push({ id: c.value.id, index: c.value.index, bytes: d.byteLength, isView: ArrayBuffer.isView(d), bufferBytes: d.buffer ? d.buffer.byteLength : d.byteLength });
+        const u = new Uint8Array(d.buffer || d, d.byteOffset || 0, d.byteLength);
+        out.push({ id: c.value.id, index: c.value.index, bytes: d.byteLength, isView: ArrayBuffer.isView(d),
+          bufferBytes: d.buffer ? d.buffer.byteLength : d.byteLength, zero: u.every((x) => x === 0) });
         c.continue();
       };
       req.onerror = () => reject(req.error);
