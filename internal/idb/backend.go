@@ -255,12 +255,7 @@ func (b *Backend) Remove(name string) error {
 
 // deleteChunks deletes the chunks of id from index from on.
 func (b *Backend) deleteChunks(id string, from int64) error {
-	ctx := context.Background()
-	txn, err := b.db.TransactionWithOptions(idb.TransactionOptions{Mode: idb.TransactionReadWrite}, chunksStore)
-	if err != nil {
-		return err
-	}
-	st, err := txn.ObjectStore(chunksStore)
+	txn, st, err := b.chunks(idb.TransactionReadWrite, idb.DurabilityDefault)
 	if err != nil {
 		return err
 	}
@@ -271,17 +266,22 @@ func (b *Backend) deleteChunks(id string, from int64) error {
 	if _, err := st.Delete(kr); err != nil {
 		return mapErr(err)
 	}
-	return mapErr(txn.Await(ctx))
+	return mapErr(txn.Await(context.Background()))
+}
+
+// chunks starts a transaction on the chunks store.
+func (b *Backend) chunks(mode idb.TransactionMode, durability idb.TransactionDurability) (*idb.Transaction, *idb.ObjectStore, error) {
+	txn, err := b.db.TransactionWithOptions(idb.TransactionOptions{Mode: mode, Durability: durability}, chunksStore)
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := txn.ObjectStore(chunksStore)
+	return txn, st, err
 }
 
 // Files lists the ids that have chunks (the index's unique keys).
 func (b *Backend) Files() ([]string, error) {
-	ctx := context.Background()
-	txn, err := b.db.Transaction(idb.TransactionReadOnly, chunksStore)
-	if err != nil {
-		return nil, err
-	}
-	st, err := txn.ObjectStore(chunksStore)
+	_, st, err := b.chunks(idb.TransactionReadOnly, idb.DurabilityDefault)
 	if err != nil {
 		return nil, err
 	}
@@ -294,7 +294,7 @@ func (b *Backend) Files() ([]string, error) {
 		return nil, err
 	}
 	var out []string
-	err = req.Iter(ctx, func(c *idb.Cursor) error {
+	err = req.Iter(context.Background(), func(c *idb.Cursor) error {
 		k, err := c.Key()
 		if err != nil {
 			return err
@@ -310,12 +310,7 @@ func (b *Backend) Files() ([]string, error) {
 // chunkIndexes returns the indexes of the chunks stored for id, with their
 // stored lengths unknown (-1) until read.
 func (b *Backend) chunkIndexes(id string) (map[int64]bool, error) {
-	ctx := context.Background()
-	txn, err := b.db.Transaction(idb.TransactionReadOnly, chunksStore)
-	if err != nil {
-		return nil, err
-	}
-	st, err := txn.ObjectStore(chunksStore)
+	_, st, err := b.chunks(idb.TransactionReadOnly, idb.DurabilityDefault)
 	if err != nil {
 		return nil, err
 	}
@@ -327,7 +322,7 @@ func (b *Backend) chunkIndexes(id string) (map[int64]bool, error) {
 	if err != nil {
 		return nil, err
 	}
-	keys, err := req.Await(ctx)
+	keys, err := req.Await(context.Background())
 	if err != nil {
 		return nil, mapErr(err)
 	}
@@ -433,11 +428,10 @@ func docOf(c *catalog.Catalog) (catalogDoc, error) {
 // writes back what changed, in one readwrite transaction: records are
 // replaced whole, and a failed transaction changes nothing.
 func (b *Backend) UpdateCatalog(fn func(*catalog.Catalog) error) error {
-	release, err := jsutil.CallAwait("lock", catalogLock)
-	if err != nil {
-		return fmt.Errorf("taking the catalog lock: %w", err)
-	}
-	defer release.Invoke()
+	return jsutil.WithLock(catalogLock, func() error { return b.updateCatalog(fn) })
+}
+
+func (b *Backend) updateCatalog(fn func(*catalog.Catalog) error) error {
 	c, err := b.ReadCatalog()
 	if err != nil {
 		return err
@@ -503,15 +497,7 @@ func (b *Backend) UpdateCatalog(fn func(*catalog.Catalog) error) error {
 	return mapErr(txn.Await(ctx))
 }
 
-func (b *Backend) Estimate() (usage, quota int64, err error) {
-	v, err := jsutil.CallAwait("estimate")
-	if err != nil {
-		return 0, 0, err
-	}
-	usage, _ = jsutil.Int(v, "usage")
-	quota, _ = jsutil.Int(v, "quota")
-	return usage, quota, nil
-}
+func (b *Backend) Estimate() (usage, quota int64, err error) { return jsutil.Estimate() }
 
 // stringify is JSON.stringify(v).
 func stringify(v js.Value) ([]byte, error) {

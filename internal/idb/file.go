@@ -258,11 +258,7 @@ func (f *File) submit() error {
 	}
 	ops := f.pending
 	f.pending = f.pending[:0]
-	txn, err := f.b.db.TransactionWithOptions(idb.TransactionOptions{Mode: idb.TransactionReadWrite, Durability: idb.DurabilityRelaxed}, chunksStore)
-	if err != nil {
-		return f.fail(err)
-	}
-	st, err := txn.ObjectStore(chunksStore)
+	txn, st, err := f.b.chunks(idb.TransactionReadWrite, idb.DurabilityRelaxed)
 	if err != nil {
 		return f.fail(err)
 	}
@@ -345,12 +341,7 @@ func (f *File) load(idx int64) error {
 // get starts reading chunk idx.
 func (f *File) get(idx int64) *prefetch {
 	p := &prefetch{idx: idx, ch: make(chan getResult, 1)}
-	txn, err := f.b.db.Transaction(idb.TransactionReadOnly, chunksStore)
-	if err != nil {
-		p.ch <- getResult{err: err}
-		return p
-	}
-	st, err := txn.ObjectStore(chunksStore)
+	_, st, err := f.b.chunks(idb.TransactionReadOnly, idb.DurabilityDefault)
 	if err != nil {
 		p.ch <- getResult{err: err}
 		return p

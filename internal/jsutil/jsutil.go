@@ -191,3 +191,25 @@ func Bool(v safejs.Value, prop string) (bool, error) {
 	}
 	return p.Bool()
 }
+
+// WithLock runs fn while holding the Web Lock name (navigator.locks, shared
+// by every tab of the origin), waiting for it if another holder has it.
+func WithLock(name string, fn func() error) error {
+	release, err := CallAwait("lock", name)
+	if err != nil {
+		return fmt.Errorf("taking the Web Lock %s: %w", name, err)
+	}
+	defer release.Invoke()
+	return fn()
+}
+
+// Estimate is navigator.storage.estimate(): usage and quota in bytes.
+func Estimate() (usage, quota int64, err error) {
+	v, err := CallAwait("estimate")
+	if err != nil {
+		return 0, 0, err
+	}
+	usage, _ = Int(v, "usage")
+	quota, _ = Int(v, "quota")
+	return usage, quota, nil
+}

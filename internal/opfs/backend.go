@@ -133,11 +133,10 @@ func (b *Backend) ReadCatalog() (*catalog.Catalog, error) {
 // flushed through a sync access handle), which is then moved over the old
 // file, so no reader ever sees a torn catalog.
 func (b *Backend) UpdateCatalog(fn func(*catalog.Catalog) error) error {
-	release, err := jsutil.CallAwait("lock", lockName)
-	if err != nil {
-		return fmt.Errorf("taking the catalog lock: %w", err)
-	}
-	defer release.Invoke()
+	return jsutil.WithLock(lockName, func() error { return b.updateCatalog(fn) })
+}
+
+func (b *Backend) updateCatalog(fn func(*catalog.Catalog) error) error {
 	c, err := b.ReadCatalog()
 	if err != nil {
 		return err
@@ -175,15 +174,7 @@ func (b *Backend) UpdateCatalog(fn func(*catalog.Catalog) error) error {
 	return nil
 }
 
-func (b *Backend) Estimate() (usage, quota int64, err error) {
-	v, err := jsutil.CallAwait("estimate")
-	if err != nil {
-		return 0, 0, err
-	}
-	usage, _ = jsutil.Int(v, "usage")
-	quota, _ = jsutil.Int(v, "quota")
-	return usage, quota, nil
-}
+func (b *Backend) Estimate() (usage, quota int64, err error) { return jsutil.Estimate() }
 
 // ExportDir is where exportDiskToFile's fallback writes its temporary file
 // (aero/exports), whichever backend holds the disks.
