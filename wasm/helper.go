@@ -9,7 +9,6 @@ import (
 
 	"github.com/hack-pad/safejs"
 
-	"aerodisk/internal/checksum"
 	"aerodisk/internal/gzipx"
 	"aerodisk/internal/jsutil"
 	"aerodisk/internal/manager"
@@ -17,23 +16,18 @@ import (
 )
 
 // The helper worker: a second instance of this module, started by the disk
-// worker, working on another core. It checksums the chunks of a raw import
-// while the disk worker streams them into the file, and compresses chunks of
-// a gzip export as independent deflate segments.
+// worker, working on another core. It compresses chunks of a gzip export as
+// independent deflate segments here, and checksums the chunks of a raw
+// import while the disk worker streams them into the file — that part in
+// web/disk_worker.js with a hand-written wasm CRC32 kernel (crcMessage, see
+// internal/crc32wasm), since Go's wasm CRC32 is the slower half of the helper's
+// work; those messages never reach Go.
 //
-//	disk → helper  {job, begin} · {job, chunks: [Uint8Array] (transferred)} · {job, end} · {job, cancel}
-//	               {deflate: id, chunk: Uint8Array (transferred)}
-//	helper → disk  {job, ack: bytes} after each chunk · {job, crc} after end
-//	               {deflated: id, seg: Uint8Array, crc} or {deflated: id, error}
+//	disk → helper  {deflate: id, chunk: Uint8Array (transferred)}
+//	helper → disk  {deflated: id, seg: Uint8Array, crc} or {deflated: id, error}
 func serveHelper() {
-	crcs := map[int]uint32{}
 	var buf []byte
 	var comp *gzipx.SegmentCompressor
-	post := func(m map[string]any) {
-		if v, err := safejs.ValueOf(m); err == nil {
-			jsutil.Call("post", v)
-		}
-	}
 	handler, err := safejs.FuncOf(func(this safejs.Value, args []safejs.Value) any {
 		if len(args) == 0 {
 			return nil
@@ -53,39 +47,6 @@ func serveHelper() {
 			}
 			jsutil.Call("post", reply)
 			return nil
-		}
-		id, _ := jsutil.Int(msg, "job")
-		job := int(id)
-		if chunks, err := msg.Get("chunks"); err == nil && !chunks.IsUndefined() {
-			count, _ := chunks.Length()
-			total := 0
-			for i := 0; i < count; i++ {
-				chunk, err := chunks.Index(i)
-				if err != nil {
-					return nil
-				}
-				n, _ := chunk.Length()
-				if cap(buf) < n {
-					buf = make([]byte, n)
-				}
-				got, err := safejs.CopyBytesToGo(buf[:n], chunk)
-				if err != nil {
-					return nil
-				}
-				crcs[job] = checksum.Update(crcs[job], buf[:got])
-				total += got
-			}
-			post(map[string]any{"job": job, "ack": total})
-			return nil
-		}
-		switch {
-		case has(msg, "begin"):
-			crcs[job] = 0
-		case has(msg, "end"):
-			post(map[string]any{"job": job, "crc": float64(crcs[job])})
-			delete(crcs, job)
-		case has(msg, "cancel"):
-			delete(crcs, job)
 		}
 		return nil
 	})
@@ -175,11 +136,6 @@ func (r *remoteCompressor) Start(p []byte) func() ([]byte, uint32, error) {
 		crc, err := jsutil.Int(v, "crc")
 		return r.out[:n], uint32(crc), err
 	}
-}
-
-func has(v safejs.Value, prop string) bool {
-	b, _ := jsutil.Bool(v, prop)
-	return b
 }
 
 // CopyTo implements manager.StreamCopier: the file's stream goes straight
