@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Installs the real tools the tests compare against, when they are missing:
 # Debian's qemu-utils (qemu-img, qemu-io), xorriso (real ISO fixtures) and
-# chromium (the browser tests drive /usr/bin/chromium; never a downloaded one).
+# chromium (the browser tests drive /usr/bin/chromium; never a downloaded one)
+# and Node (runs the CRC32 wasm kernel's unit test).
 # As root it uses apt-get; otherwise it names the packages and fails.
 set -euo pipefail
 
 need=()
-for pair in qemu-img:qemu-utils qemu-io:qemu-utils xorriso:xorriso chromium:chromium "$@"; do
+for pair in qemu-img:qemu-utils qemu-io:qemu-utils xorriso:xorriso chromium:chromium node:nodejs "$@"; do
   cmd=${pair%%:*} pkg=${pair##*:}
   if [ "$cmd" = chromium ]; then
     [ -x /usr/bin/chromium ] || need+=("$pkg") # the tests run exactly this one
