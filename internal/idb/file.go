@@ -154,6 +154,23 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 		pos := off + int64(done)
 		idx, in := pos/ChunkSize, int(pos%ChunkSize)
 		m := min(len(p)-done, ChunkSize-in)
+		if in == 0 && m == ChunkSize {
+			// A whole chunk (an import's every write): queued straight
+			// from p, without passing through buf. What it replaces —
+			// buffered writes, a chunk being read ahead — is stale.
+			if f.bufIdx == idx {
+				f.bufIdx, f.dirty = -1, false
+			}
+			if f.ahead != nil && f.ahead.idx == idx {
+				f.ahead = nil
+			}
+			f.size = max(f.size, pos+int64(m))
+			if err := f.enqueue(idx, p[done:done+m]); err != nil {
+				return done, err
+			}
+			done += m
+			continue
+		}
 		if f.bufIdx != idx {
 			if f.present[idx] {
 				if err := f.load(idx); err != nil {
