@@ -43,7 +43,7 @@ const txDone = (tx) =>
 const idbs = new Map(); // open databases by name
 
 self.onmessage = async (e) => {
-  const { op, file, name, db: dbName, chunkBytes = 4 << 20, perTxn = 4 } = e.data;
+  const { op, file, name, db: dbName, chunkBytes = 4 << 20, perTxn = 4, inflight = 1 } = e.data;
   try {
     if (op === "idbcopy" || op === "idbclear") {
       if (!idbs.has(dbName)) idbs.set(dbName, await idbOpen(dbName));
@@ -60,12 +60,14 @@ self.onmessage = async (e) => {
       const reader = file.stream().getReader();
       let chunk = new Uint8Array(Math.min(chunkBytes, file.size));
       let fill = 0, index = 0, bytes = 0, batch = [];
+      const committing = []; // inflight > 1 (an experiment): commits not awaited yet
       const putBatch = async () => {
         const tx = db.transaction("chunks", "readwrite", { durability: "relaxed" });
         const st = tx.objectStore("chunks");
         for (const r of batch) st.put(r);
         batch = [];
-        await txDone(tx);
+        committing.push(txDone(tx));
+        while (committing.length >= inflight) await committing.shift();
       };
       for (;;) {
         const { done, value } = await reader.read();
@@ -85,6 +87,7 @@ self.onmessage = async (e) => {
         }
       }
       if (batch.length) await putBatch();
+      await Promise.all(committing);
       self.postMessage({ ms: performance.now() - t0, bytes });
       return;
     }
