@@ -193,6 +193,53 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	return len(p), nil
 }
 
+// PutChunk queues chunk idx from data, a Uint8Array of n bytes that is not
+// a view over wasm memory and that nobody changes until it has been put
+// (allZero: it holds only zeros, and is not stored). It replaces the whole
+// chunk: bytes past n read as zeros. It is for a caller
+// that assembles whole chunks in JS (the raw import's fast path, which
+// then hands them to the checksum worker): sent reports that every queued
+// chunk, this one included, has been put — cloned — so data may be
+// transferred or reused.
+func (f *File) PutChunk(idx int64, data safejs.Value, n int, allZero bool) (sent bool, err error) {
+	if err := f.check(true); err != nil {
+		return false, err
+	}
+	if idx < 0 || n <= 0 || n > ChunkSize {
+		return false, fmt.Errorf("%w: chunk %d of %d bytes", catalog.ErrInvalid, idx, n)
+	}
+	if f.bufIdx == idx { // replaced whole
+		f.bufIdx, f.dirty = -1, false
+	}
+	if f.ahead != nil && f.ahead.idx == idx {
+		f.ahead = nil
+	}
+	f.size = max(f.size, idx*ChunkSize+int64(n))
+	if allZero {
+		if f.present[idx] {
+			delete(f.present, idx)
+			f.pending = append(f.pending, pendingOp{idx: idx, del: true})
+		}
+	} else {
+		f.present[idx] = true
+		f.pending = append(f.pending, pendingOp{idx: idx, data: data})
+	}
+	if len(f.pending) >= batchChunks {
+		if err := f.submit(); err != nil {
+			return false, err
+		}
+	}
+	return len(f.pending) == 0, nil
+}
+
+// Submit puts the queued chunks now (in the background; Flush waits).
+func (f *File) Submit() error {
+	if err := f.check(true); err != nil {
+		return err
+	}
+	return f.submit()
+}
+
 func (f *File) ensureBuf() {
 	if f.buf == nil {
 		f.buf = make([]byte, ChunkSize)
