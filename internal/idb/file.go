@@ -33,6 +33,9 @@ const (
 // never stored (and is deleted if it was). Reads see every write: pending
 // chunks are submitted before a read goes to the database, and IndexedDB
 // runs a later transaction on the same store after the earlier ones.
+// A whole-chunk WriteAt is queued straight from the caller's bytes, and
+// PutChunk queues a chunk a caller already holds in a JS-owned Uint8Array
+// (the raw import's fast path, wasm/helper.go).
 type File struct {
 	b        *Backend
 	id       string
