@@ -10,6 +10,7 @@ import (
 	"github.com/hack-pad/safejs"
 
 	"aerodisk/internal/gzipx"
+	"aerodisk/internal/idb"
 	"aerodisk/internal/jsutil"
 	"aerodisk/internal/manager"
 	"aerodisk/internal/opfs"
@@ -142,6 +143,9 @@ func (r *remoteCompressor) Start(p []byte) func() ([]byte, uint32, error) {
 // into the OPFS file (no copy through Go memory) and to the checksum worker,
 // so the CRC runs in parallel with the copy.
 func (f *fileInput) CopyTo(ctx context.Context, dst manager.File, progress func(done int64)) (uint32, error) {
+	if idf, ok := dst.(*idb.File); ok {
+		return f.copyToIDB(ctx, idf, progress)
+	}
 	of, ok := dst.(*opfs.File)
 	if !ok {
 		return 0, manager.ErrNoFastCopy
@@ -175,6 +179,94 @@ func (f *fileInput) CopyTo(ctx context.Context, dst manager.File, progress func(
 		}
 		off += int64(n)
 		progress(off)
+	}
+	v, err := jsutil.CallAwait("crcEnd", job)
+	if err != nil {
+		return 0, err
+	}
+	crc, err := v.Float()
+	if err != nil {
+		return 0, errors.New("the checksum worker sent no checksum")
+	}
+	return uint32(crc), nil
+}
+
+// copyToIDB is CopyTo for an IndexedDB disk: the stream is assembled into
+// chunk-sized Uint8Arrays in JS (one copy, none through Go memory), the
+// file puts them, and then they are transferred to the checksum worker, so
+// the CRC runs off this worker's thread.
+func (f *fileInput) copyToIDB(ctx context.Context, dst *idb.File, progress func(done int64)) (uint32, error) {
+	jobV, err := jsutil.Call("crcBegin")
+	if err != nil {
+		return 0, err
+	}
+	job, _ := jobV.Int()
+	fail := func(err error) (uint32, error) {
+		jsutil.Call("crcCancel", job)
+		return 0, err
+	}
+	s, err := jsutil.Call("openStream", f.file)
+	if err != nil {
+		return fail(err)
+	}
+	defer jsutil.Call("closeStream", s)
+	var put []safejs.Value // chunks put (or all-zero), not yet posted for the CRC
+	post := func() error {
+		if len(put) == 0 {
+			return nil
+		}
+		arr, err := safejs.Global().Get("Array")
+		if err == nil {
+			arr, err = arr.New()
+		}
+		for i := 0; err == nil && i < len(put); i++ {
+			err = arr.SetIndex(i, put[i])
+		}
+		if err != nil {
+			return err
+		}
+		put = put[:0]
+		_, err = jsutil.CallAwait("crcPost", job, arr)
+		return err
+	}
+	for off := int64(0); off < f.size; {
+		if err := ctx.Err(); err != nil {
+			return fail(err)
+		}
+		v, err := jsutil.CallAwait("streamChunk", s, min(idb.ChunkSize, f.size-off))
+		if err != nil {
+			return fail(err)
+		}
+		if v.IsNull() || v.IsUndefined() {
+			return fail(fmt.Errorf("%s ended after %d of %d bytes", f.name, off, f.size))
+		}
+		chunk, err := v.Get("chunk")
+		if err != nil {
+			return fail(err)
+		}
+		n, err := jsutil.Int(v, "n")
+		if err != nil {
+			return fail(err)
+		}
+		zero, _ := jsutil.Bool(v, "zero")
+		sent, err := dst.PutChunk(off/idb.ChunkSize, chunk, int(n), zero)
+		if err != nil {
+			return fail(err)
+		}
+		put = append(put, chunk)
+		if sent {
+			if err := post(); err != nil {
+				return fail(err)
+			}
+		}
+		off += n
+		progress(off)
+	}
+	if err := dst.Submit(); err != nil {
+		return fail(err)
+	}
+	if err := post(); err != nil {
+		return fail(err)
 	}
 	v, err := jsutil.CallAwait("crcEnd", job)
 	if err != nil {

@@ -50,6 +50,15 @@ async function nextChunk(s, max) {
   return chunk;
 }
 
+// allZero reports whether a Uint8Array that owns its buffer from offset 0
+// holds only zeros (stopping at the first non-zero word).
+function allZero(b) {
+  const words = new Uint32Array(b.buffer, 0, b.length >>> 2);
+  for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
+  for (let i = words.length << 2; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
+
 // The helper worker, started on first use (or warmed at open).
 const CRC_INFLIGHT = 32 << 20; // bytes posted but not yet checksummed
 const crcJobs = new Map();
@@ -228,6 +237,28 @@ self.aerodiskIO = {
     j.inflight += n;
     helper().postMessage({ job, chunks: batch }, batch.map((c) => c.buffer));
     return n;
+  },
+  // The IndexedDB form: streamChunk assembles the stream's next len bytes
+  // (fewer at its end) in a new Uint8Array, resolving to {chunk, n, zero}
+  // or null at the end; once Go has put the chunks, crcPost transfers them
+  // to the checksum worker.
+  async streamChunk(s, len) {
+    const out = new Uint8Array(len);
+    let n = 0;
+    for (let c; n < len && (c = await nextChunk(s, len - n)); n += c.length) out.set(c, n);
+    if (n === 0) return null;
+    const chunk = n === len ? out : out.slice(0, n);
+    return { chunk, n, zero: allZero(chunk) };
+  },
+  async crcPost(job, chunks) {
+    const j = crcJobs.get(job);
+    if (!j) throw new DOMException("no such checksum job", "InvalidStateError");
+    let n = 0;
+    for (const c of chunks) n += c.length;
+    while (j.inflight > CRC_INFLIGHT) await new Promise((wake) => { j.wake = wake; });
+    if (j.failed) throw new Error(j.failed);
+    j.inflight += n;
+    helper().postMessage({ job, chunks }, chunks.map((c) => c.buffer));
   },
   crcEnd: (job) =>
     new Promise((resolve) => {

@@ -10,6 +10,10 @@
 //  4. blank 60 GB create time and storage.estimate() usage delta
 //  5. peak WebAssembly.Memory during the import
 //  6. worker ready time and the gzipped wasm size
+//  7. raw import into IndexedDB (backend "idb", CRC32 and catalog included)
+//     vs a plain-JS loop putting the same bytes as 4 MiB records, 4 per
+//     relaxed transaction, awaiting each commit; the same loop with 1 and
+//     2 MiB records measures the chunk size (docs/idb.md)
 //
 // It uses the test harness (internal/browsertest): its own wasm build, the
 // project's static server, a fresh chromium profile.
@@ -19,6 +23,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -35,6 +40,9 @@ var (
 	gzipSize   = flag.Int64("gzip-size", 256<<20, "bytes of mixed data for the gzip comparison (CompressionStream runs ~26 MB/s)")
 	emptySize  = flag.Int64("empty-size", 60_000_000_000, "size of the empty disk for create and gzip export")
 	runs       = flag.Int("runs", 2, "runs of each import/read measurement (best is reported)")
+	idbSize    = flag.Int64("idb-size", 1<<30, "bytes of the IndexedDB raw import (non-zero data)")
+	idbExplore = flag.Bool("idb-explore", false, "also time pipelined and 8-per-transaction variants of the plain-JS IndexedDB loop")
+	only       = flag.String("only", "", `run only "opfs" (lines 1–6) or "idb" (line 7)`)
 	verbose    = flag.Bool("v", false, "print the pages' console")
 	keep       = flag.Bool("keep", false, "keep the temporary directory")
 )
@@ -80,10 +88,22 @@ func run() error {
 	}
 	defer srv.Close()
 
-	step("writing %s of mixed data", human(*importSize))
+	if *only != "" && *only != "opfs" && *only != "idb" {
+		return fmt.Errorf(`-only is "opfs" or "idb", not %q`, *only)
+	}
 	input := filepath.Join(dirs["fixtures"], "mixed.img")
-	if err := writeMixed(input, *importSize); err != nil {
-		return err
+	if *only != "idb" {
+		step("writing %s of mixed data", human(*importSize))
+		if err := writeMixed(input, *importSize); err != nil {
+			return err
+		}
+	}
+	idbInput := filepath.Join(dirs["fixtures"], "random.img")
+	if *only != "opfs" {
+		step("writing %s of non-zero data", human(*idbSize))
+		if err := writeRepeated(idbInput, *idbSize); err != nil {
+			return err
+		}
 	}
 
 	logf := func(string, ...any) {}
@@ -101,16 +121,46 @@ func run() error {
 		return err
 	}
 	p.Timeout = 30 * time.Minute
-	if err := p.SetFiles("#file", input); err != nil {
-		return err
+	if *only != "idb" {
+		if err := p.SetFiles("#file", input); err != nil {
+			return err
+		}
 	}
+	if *only != "opfs" {
+		if err := p.SetFiles("#file2", idbInput); err != nil {
+			return err
+		}
+	}
+	var rows []row
+	if *only != "idb" {
+		r, err := benchOPFS(p, srv.URL)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r...)
+	}
+	if *only != "opfs" {
+		r, err := benchIDB(p)
+		if err != nil {
+			return err
+		}
+		rows = append(rows, r...)
+	}
+
+	fmt.Printf("\naerodisk browser benchmark — %s, %d runs (best), %s\n\n", version, *runs, time.Now().Format(time.DateTime))
+	printTable(os.Stdout, rows)
+	return nil
+}
+
+// benchOPFS measures lines 1–6 on the OPFS backend.
+func benchOPFS(p *browsertest.Page, serverURL string) ([]row, error) {
 	var rows []row
 
 	// The wasm as served; this also fills the server's gzip cache, so the
 	// ready time below does not include compressing it.
-	raw, gzipped, err := wasmSizes(srv.URL + "/web/aerodisk.wasm")
+	raw, gzipped, err := wasmSizes(serverURL + "/web/aerodisk.wasm")
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	// (6) worker start.
@@ -121,7 +171,7 @@ func run() error {
 	if err := p.Eval(`const t0 = performance.now(); await H.open();
 		const openMs = performance.now() - t0;
 		return { openMs, readyMs: (await dm._debugStats()).workerReadyMs ?? null };`, &open); err != nil {
-		return fmt.Errorf("DiskManager.open: %w", err)
+		return nil, fmt.Errorf("DiskManager.open: %w", err)
 	}
 
 	// (1) import, alternating baseline and ours; (5) memory.
@@ -133,7 +183,7 @@ func run() error {
 		var bl struct{ Ms, Bytes float64 }
 		if err := p.Eval(`await H.baseline({ op: "remove", name: "copy.bin" });
 			return H.baseline({ op: "copy", file: H.inputFile(), name: "copy.bin" });`, &bl); err != nil {
-			return fmt.Errorf("baseline copy: %w", err)
+			return nil, fmt.Errorf("baseline copy: %w", err)
 		}
 		base = append(base, mbps(bl.Bytes, bl.Ms))
 		step("import run %d/%d: aerodisk importDisk", i+1, *runs)
@@ -146,7 +196,7 @@ func run() error {
 			const t0 = performance.now();
 			const d = await dm.importDisk(H.inputFile(), { name: "bench" });
 			return { ms: performance.now() - t0, id: d.id, stats: await dm._debugStats() };`, &r, diskID); err != nil {
-			return fmt.Errorf("importDisk: %w", err)
+			return nil, fmt.Errorf("importDisk: %w", err)
 		}
 		diskID = r.ID
 		ours = append(ours, mbps(float64(*importSize), r.Ms))
@@ -162,14 +212,14 @@ func run() error {
 		step("export read run %d/%d", i+1, *runs)
 		var bl, r struct{ Ms, Bytes float64 }
 		if err := p.Eval(`return H.baseline({ op: "read", name: "copy.bin" });`, &bl); err != nil {
-			return fmt.Errorf("baseline read: %w", err)
+			return nil, fmt.Errorf("baseline read: %w", err)
 		}
 		if err := p.Eval(`const t0 = performance.now(); const r = await H.drain(await dm.exportDisk(args[0]));
 			return { ms: performance.now() - t0, bytes: r.bytes };`, &r, diskID); err != nil {
-			return fmt.Errorf("exportDisk: %w", err)
+			return nil, fmt.Errorf("exportDisk: %w", err)
 		}
 		if int64(r.Bytes) != *importSize {
-			return fmt.Errorf("raw export gave %.0f bytes, want %d", r.Bytes, *importSize)
+			return nil, fmt.Errorf("raw export gave %.0f bytes, want %d", r.Bytes, *importSize)
 		}
 		base = append(base, mbps(bl.Bytes, bl.Ms))
 		ours = append(ours, mbps(r.Bytes, r.Ms))
@@ -177,7 +227,7 @@ func run() error {
 	o, bs = slices.Max(ours), slices.Max(base)
 	rows = append(rows, row{fmt.Sprintf("(2) %s raw export read, MB/s", human(*importSize)), f0(o), f0(bs), f2(o / bs), "(report)"})
 	if err := p.Eval(`await dm.deleteDisk(args[0]); await H.baseline({ op: "remove", name: "copy.bin" });`, nil, diskID); err != nil {
-		return err
+		return nil, err
 	}
 
 	// (3) gzip export vs CompressionStream on the same mixed data.
@@ -195,7 +245,7 @@ func run() error {
 		const cs = { ms: performance.now() - t1, bytes: c.bytes };
 		await dm.deleteDisk(d.id);
 		return { ours, cs };`, &gz, *gzipSize); err != nil {
-		return fmt.Errorf("gzip export: %w", err)
+		return nil, fmt.Errorf("gzip export: %w", err)
 	}
 	so, sc := mbps(float64(*gzipSize), gz.Ours.Ms), mbps(float64(*gzipSize), gz.CS.Ms)
 	rows = append(rows,
@@ -219,7 +269,7 @@ func run() error {
 		const gzMs = performance.now() - t1;
 		await dm.deleteDisk(d.id);
 		return { ms, delta, gzMs, gzBytes: g.bytes };`, &blank, *emptySize); err != nil {
-		return fmt.Errorf("blank disk: %w", err)
+		return nil, fmt.Errorf("blank disk: %w", err)
 	}
 	rows = append(rows,
 		row{fmt.Sprintf("(3) gzip export of an empty %s disk, s", human(*emptySize)), f2(blank.GzMs / 1000), "", "", "well under 60"},
@@ -239,10 +289,160 @@ func run() error {
 		row{"(6) DiskManager.open total, ms", f0(open.OpenMs), "", "", "(report)"},
 		row{"(6) aerodisk.wasm size / gzipped as served, KiB", fmt.Sprintf("%.0f / %.0f", float64(raw)/1024, float64(gzipped)/1024), "", "", "(report)"},
 	)
+	return rows, nil
+}
 
-	fmt.Printf("\naerodisk browser benchmark — %s, %d runs (best), %s\n\n", version, *runs, time.Now().Format(time.DateTime))
-	printTable(os.Stdout, rows)
-	return nil
+// baselineDB is the plain-JS loop's database: aerodisk's schema, its own name.
+const baselineDB = "aerodisk-bench-baseline"
+
+// benchIDB measures line 7: a raw import on the IndexedDB backend against
+// the plain-JS chunk loop (4 MiB records, 4 per relaxed transaction), and
+// that loop with 1 and 2 MiB records. The runs alternate which goes first;
+// each writes into an emptied store.
+func benchIDB(p *browsertest.Page) ([]row, error) {
+	if err := p.Eval(`const { DiskManager } = await import("/web/disk_manager.js");
+		globalThis.dmIDB = await DiskManager.open({ backend: "idb" });
+		if (dmIDB.backend !== "idb") throw new Error("backend " + dmIDB.backend);`, nil); err != nil {
+		return nil, fmt.Errorf("DiskManager.open idb: %w", err)
+	}
+	// The loop as specified, then the chunk sizes; -idb-explore adds
+	// pipelined and larger-transaction variants of the loop.
+	sizes := []loopVariant{{4 << 20, 4, 1}, {2 << 20, 4, 1}, {1 << 20, 4, 1}}
+	if *idbExplore {
+		sizes = append(sizes, loopVariant{4 << 20, 4, 2}, loopVariant{4 << 20, 8, 1}, loopVariant{4 << 20, 8, 2}, loopVariant{4 << 20, 1, 1})
+	}
+	base := map[loopVariant][]float64{}
+	var ours []float64
+	var diskID string
+	baseline := func(i int, v loopVariant) error {
+		step("idb run %d/%d: plain JS, %s", i+1, *runs, v)
+		if err := p.Eval(`await H.baseline({ op: "idbclear", db: args[0] });`, nil, baselineDB); err != nil {
+			return fmt.Errorf("baseline idbclear: %w", err)
+		}
+		settle()
+		var bl struct{ Ms, Bytes float64 }
+		if err := p.Eval(`return H.baseline({ op: "idbcopy", db: args[0], file: H.inputFile("#file2"), chunkBytes: args[1], perTxn: args[2], inflight: args[3] });`,
+			&bl, baselineDB, v.chunk, v.perTxn, v.inflight); err != nil {
+			return fmt.Errorf("baseline idbcopy: %w", err)
+		}
+		if int64(bl.Bytes) != *idbSize {
+			return fmt.Errorf("baseline idbcopy put %.0f bytes, want %d", bl.Bytes, *idbSize)
+		}
+		base[v] = append(base[v], mbps(bl.Bytes, bl.Ms))
+		return nil
+	}
+	importIDB := func(i int) error {
+		step("idb run %d/%d: aerodisk importDisk", i+1, *runs)
+		var r struct {
+			Ms   float64 `json:"ms"`
+			ID   string  `json:"id"`
+			Size float64 `json:"size"`
+		}
+		if diskID != "" {
+			if err := p.Eval(`await dmIDB.deleteDisk(args[0]);`, nil, diskID); err != nil {
+				return fmt.Errorf("idb deleteDisk: %w", err)
+			}
+		}
+		settle()
+		if err := p.Eval(`const t0 = performance.now();
+			const d = await dmIDB.importDisk(H.inputFile("#file2"), { name: "bench idb" });
+			return { ms: performance.now() - t0, id: d.id, size: d.sizeBytes };`, &r); err != nil {
+			return fmt.Errorf("idb importDisk: %w", err)
+		}
+		diskID = r.ID
+		if int64(r.Size) != *idbSize {
+			return fmt.Errorf("idb import made a disk of %.0f bytes, want %d", r.Size, *idbSize)
+		}
+		ours = append(ours, mbps(float64(*idbSize), r.Ms))
+		return nil
+	}
+	for i := 0; i < *runs; i++ {
+		// Odd runs put ours first: neither side always follows the other.
+		if i%2 == 1 {
+			if err := importIDB(i); err != nil {
+				return nil, err
+			}
+		}
+		for _, c := range sizes {
+			if err := baseline(i, c); err != nil {
+				return nil, err
+			}
+			if c == sizes[0] && i%2 == 0 {
+				if err := importIDB(i); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if err := p.Eval(`await dmIDB.deleteDisk(args[0]); dmIDB.close();
+		await H.baseline({ op: "idbdelete", db: args[1] });`, nil, diskID, baselineDB); err != nil {
+		return nil, err
+	}
+	o, b4 := slices.Max(ours), slices.Max(base[sizes[0]])
+	rows := []row{{fmt.Sprintf("(7) %s raw import into IndexedDB, MB/s (CRC32 vs none)", human(*idbSize)),
+		f0(o), f0(b4), f2(o / b4), "≥ 1.0"}}
+	for _, c := range sizes {
+		b := slices.Max(base[c])
+		target := "(chunk size)"
+		if c.perTxn != 4 || c.inflight != 1 {
+			target = "(explore)"
+		}
+		rows = append(rows, row{fmt.Sprintf("    plain JS, %s, MB/s (runs: %s)", c, list(base[c])),
+			"", f0(b), f2(b / b4), target})
+	}
+	pair := make([]float64, len(ours))
+	for i := range ours {
+		pair[i] = ours[i] / base[sizes[0]][i]
+	}
+	rows = append(rows, row{fmt.Sprintf("    aerodisk runs: %s; ratio within each run: %s", list(ours), list2(pair)), "", "", "", ""})
+	return rows, nil
+}
+
+// loopVariant is a plain-JS IndexedDB loop: records of chunk bytes, perTxn
+// to a transaction, inflight transactions committing at once (1: each is
+// awaited before the next starts).
+type loopVariant struct{ chunk, perTxn, inflight int }
+
+func (v loopVariant) String() string {
+	s := fmt.Sprintf("%d MiB records ×%d per txn", v.chunk>>20, v.perTxn)
+	if v.inflight > 1 {
+		s += fmt.Sprintf(", %d txns in flight", v.inflight)
+	}
+	return s
+}
+
+func list2(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = f2(x)
+	}
+	return strings.Join(s, ", ")
+}
+
+func list(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = f0(x)
+	}
+	return strings.Join(s, ", ")
+}
+
+// writeRepeated writes size bytes of one random 1 MiB block repeated: data
+// with no zero chunk, which the IndexedDB backend stores whole.
+func writeRepeated(path string, size int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	block := make([]byte, 1<<20)
+	rand.NewChaCha8([32]byte{7}).Read(block)
+	for off := int64(0); off < size; off += int64(len(block)) {
+		if _, err := f.Write(block[:min(int64(len(block)), size-off)]); err != nil {
+			return err
+		}
+	}
+	return f.Close()
 }
 
 // writeMixed writes size bytes of testutil.MixedData (random, text-like and

@@ -33,6 +33,9 @@ const (
 // never stored (and is deleted if it was). Reads see every write: pending
 // chunks are submitted before a read goes to the database, and IndexedDB
 // runs a later transaction on the same store after the earlier ones.
+// A whole-chunk WriteAt is queued straight from the caller's bytes, and
+// PutChunk queues a chunk a caller already holds in a JS-owned Uint8Array
+// (the raw import's fast path, wasm/helper.go).
 type File struct {
 	b        *Backend
 	id       string
@@ -154,6 +157,23 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 		pos := off + int64(done)
 		idx, in := pos/ChunkSize, int(pos%ChunkSize)
 		m := min(len(p)-done, ChunkSize-in)
+		if in == 0 && m == ChunkSize {
+			// A whole chunk (an import's every write): queued straight
+			// from p, without passing through buf. What it replaces —
+			// buffered writes, a chunk being read ahead — is stale.
+			if f.bufIdx == idx {
+				f.bufIdx, f.dirty = -1, false
+			}
+			if f.ahead != nil && f.ahead.idx == idx {
+				f.ahead = nil
+			}
+			f.size = max(f.size, pos+int64(m))
+			if err := f.enqueue(idx, p[done:done+m]); err != nil {
+				return done, err
+			}
+			done += m
+			continue
+		}
 		if f.bufIdx != idx {
 			if f.present[idx] {
 				if err := f.load(idx); err != nil {
@@ -174,6 +194,53 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 		done += m
 	}
 	return len(p), nil
+}
+
+// PutChunk queues chunk idx from data, a Uint8Array of n bytes that is not
+// a view over wasm memory and that nobody changes until it has been put
+// (allZero: it holds only zeros, and is not stored). It replaces the whole
+// chunk: bytes past n read as zeros. It is for a caller
+// that assembles whole chunks in JS (the raw import's fast path, which
+// then hands them to the checksum worker): sent reports that every queued
+// chunk, this one included, has been put — cloned — so data may be
+// transferred or reused.
+func (f *File) PutChunk(idx int64, data safejs.Value, n int, allZero bool) (sent bool, err error) {
+	if err := f.check(true); err != nil {
+		return false, err
+	}
+	if idx < 0 || n <= 0 || n > ChunkSize {
+		return false, fmt.Errorf("%w: chunk %d of %d bytes", catalog.ErrInvalid, idx, n)
+	}
+	if f.bufIdx == idx { // replaced whole
+		f.bufIdx, f.dirty = -1, false
+	}
+	if f.ahead != nil && f.ahead.idx == idx {
+		f.ahead = nil
+	}
+	f.size = max(f.size, idx*ChunkSize+int64(n))
+	if allZero {
+		if f.present[idx] {
+			delete(f.present, idx)
+			f.pending = append(f.pending, pendingOp{idx: idx, del: true})
+		}
+	} else {
+		f.present[idx] = true
+		f.pending = append(f.pending, pendingOp{idx: idx, data: data})
+	}
+	if len(f.pending) >= batchChunks {
+		if err := f.submit(); err != nil {
+			return false, err
+		}
+	}
+	return len(f.pending) == 0, nil
+}
+
+// Submit puts the queued chunks now (in the background; Flush waits).
+func (f *File) Submit() error {
+	if err := f.check(true); err != nil {
+		return err
+	}
+	return f.submit()
 }
 
 func (f *File) ensureBuf() {

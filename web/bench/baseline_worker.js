@@ -5,6 +5,12 @@
 //   {op: "copy", file, name}         file.stream() → OPFS sync access handle bench/<name>
 //   {op: "read", name, chunkBytes}   sync-handle reads of bench/<name> into one buffer
 //   {op: "remove", name}
+//   {op: "idbcopy", file, db, chunkBytes, perTxn}
+//                                    file.stream() → chunkBytes records {id, index, data}
+//                                    put perTxn to a relaxed readwrite transaction of the
+//                                    chunks store of IndexedDB <db>, awaiting each commit
+//   {op: "idbclear", db}             empties that chunks store
+//   {op: "idbdelete", db}            deletes the database
 // Replies {ms, bytes} or {error: {name, message}}.
 "use strict";
 
@@ -13,9 +19,89 @@ async function benchDir() {
   return root.getDirectoryHandle("bench", { create: true });
 }
 
+// idbOpen opens (creating) a database with aerodisk's schema.
+function idbOpen(name) {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open(name);
+    req.onupgradeneeded = () => {
+      const db = req.result;
+      db.createObjectStore("disks", { keyPath: "id" });
+      db.createObjectStore("mounts", { keyPath: "key" });
+      db.createObjectStore("chunks", { keyPath: ["id", "index"] }).createIndex("by_id", "id");
+    };
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+const txDone = (tx) =>
+  new Promise((resolve, reject) => {
+    tx.oncomplete = resolve;
+    tx.onerror = tx.onabort = () => reject(tx.error || new DOMException("transaction aborted", "AbortError"));
+  });
+
+const idbs = new Map(); // open databases by name
+
 self.onmessage = async (e) => {
-  const { op, file, name, chunkBytes = 4 << 20 } = e.data;
+  const { op, file, name, db: dbName, chunkBytes = 4 << 20, perTxn = 4, inflight = 1 } = e.data;
   try {
+    if (op === "idbcopy" || op === "idbclear") {
+      if (!idbs.has(dbName)) idbs.set(dbName, await idbOpen(dbName));
+      const db = idbs.get(dbName);
+      if (op === "idbclear") {
+        const tx = db.transaction("chunks", "readwrite");
+        tx.objectStore("chunks").clear();
+        await txDone(tx);
+        self.postMessage({ ms: 0, bytes: 0 });
+        return;
+      }
+      const t0 = performance.now();
+      const id = "baseline";
+      const reader = file.stream().getReader();
+      let chunk = new Uint8Array(Math.min(chunkBytes, file.size));
+      let fill = 0, index = 0, bytes = 0, batch = [];
+      const committing = []; // inflight > 1 (an experiment): commits not awaited yet
+      const putBatch = async () => {
+        const tx = db.transaction("chunks", "readwrite", { durability: "relaxed" });
+        const st = tx.objectStore("chunks");
+        for (const r of batch) st.put(r);
+        batch = [];
+        committing.push(txDone(tx));
+        while (committing.length >= inflight) await committing.shift();
+      };
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) break;
+        for (let at = 0; at < value.length; ) {
+          const n = Math.min(value.length - at, chunk.length - fill);
+          chunk.set(value.subarray(at, at + n), fill);
+          fill += n;
+          at += n;
+          bytes += n;
+          if (fill === chunk.length) {
+            batch.push({ id, index: index++, data: chunk });
+            if (batch.length === perTxn) await putBatch();
+            chunk = new Uint8Array(Math.min(chunkBytes, file.size - bytes));
+            fill = 0;
+          }
+        }
+      }
+      if (batch.length) await putBatch();
+      await Promise.all(committing);
+      self.postMessage({ ms: performance.now() - t0, bytes });
+      return;
+    }
+    if (op === "idbdelete") {
+      if (idbs.has(dbName)) idbs.get(dbName).close();
+      idbs.delete(dbName);
+      await new Promise((resolve, reject) => {
+        const req = indexedDB.deleteDatabase(dbName);
+        req.onsuccess = resolve;
+        req.onerror = () => reject(req.error);
+      });
+      self.postMessage({ ms: 0, bytes: 0 });
+      return;
+    }
     const dir = await benchDir();
     if (op === "copy") {
       const h = await (await dir.getFileHandle(name, { create: true })).createSyncAccessHandle();
