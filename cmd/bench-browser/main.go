@@ -537,7 +537,7 @@ func printTable(w io.Writer, rows []row) {
 		cells := []string{r.metric, r.ours, r.base, r.ratio, r.target}
 		var b strings.Builder
 		for j, c := range cells {
-			pad := width[j] - len([]rune(c))
+			pad := max(0, width[j]-len([]rune(c)))
 			if j == 0 {
 				b.WriteString(c + strings.Repeat(" ", pad))
 			} else {
