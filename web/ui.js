@@ -304,6 +304,7 @@ async function renameDisk(d) {
   if (name === d.name) return;
   try {
     await dm.renameDisk(d.id, name);
+    await refresh(); // the table first, then the announcement
     status(`Renamed “${d.name}” to “${name}”.`);
   } catch (e) {
     showError(`“${d.name}” could not be renamed. ${describe(e)}`);
@@ -320,6 +321,7 @@ async function deleteDisk(d) {
   try {
     await dm.deleteDisk(d.id);
     verified.delete(d.id);
+    await refresh(); // the table first, then the announcement
     status(`Deleted “${d.name}”.`);
   } catch (e) {
     showError(`“${d.name}” could not be deleted. ${describe(e)}`);
@@ -475,6 +477,7 @@ $("import-form").addEventListener("submit", async (e) => {
   try {
     const d = await runJob(`Import of ${file.name}${convert ? " (converting)" : ""}`, (o) =>
       convert ? dm.importDiskConverted(file, { name, kind, ...o }) : dm.importDisk(file, { name, kind, ...o }));
+    await refresh(); // the table first, then the announcement
     status(`Imported “${d.name}” (${FORMAT[d.format] || d.format}, ${formatBytes(d.sizeBytes)}).`);
   } catch (err) {
     if (err && err.name === "AbortError") status(`Import of ${file.name} cancelled; nothing was stored.`);
@@ -548,6 +551,7 @@ for (const b of document.querySelectorAll("button.floppy")) {
 async function createBlank(name, sizeBytes, kind) {
   try {
     const d = await dm.createBlankDisk({ name, sizeBytes, kind });
+    await refresh(); // the table first, then the announcement
     status(`Created “${d.name}”, a blank ${formatBytes(d.sizeBytes)} ${kind === "floppy" ? "floppy" : "hard disk"}.`);
   } catch (err) {
     showError(`“${name}” could not be created. ${describe(err)}`);
