@@ -19,7 +19,7 @@ deps:
 # The browser tests build their own wasm; `wasm` here proves `make serve` works.
 test: deps wasm
 	$(GO) vet ./...
-	GOOS=js GOARCH=wasm $(GO) vet ./wasm ./internal/opfs ./internal/jsutil
+	GOOS=js GOARCH=wasm $(GO) vet ./wasm ./internal/opfs ./internal/idb ./internal/jsutil
 	$(GO) test -count=1 -timeout 20m ./...
 
 # The worker: Go compiled to WebAssembly, plus Go's JS glue for it.

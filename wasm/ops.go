@@ -27,6 +27,10 @@ func (w *worker) dispatch(r *request) (any, error) {
 	if r.op == "open" {
 		return w.open(r)
 	}
+	if r.op == "debugCrashHelper" { // tests: the helper worker dies as a crash would kill it
+		_, err := jsutil.Call("crashHelper")
+		return nil, err
+	}
 	if r.op == "debugStats" {
 		v, _ := jsutil.Call("memoryBytes")
 		n, _ := v.Float()

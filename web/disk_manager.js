@@ -226,6 +226,9 @@ export class DiskManager {
   }
 
   /** Debug figures for tests and benchmarks. */
+  /** Tests only: makes the helper worker crash, as an uncaught error would. */
+  _debugCrashHelper() { return this._call("debugCrashHelper"); }
+
   async _debugStats() {
     const s = await this._call("debugStats");
     return { ...s, workerReadyMs: this._readyMs };

@@ -90,7 +90,10 @@ function helper() {
       helperInstance = null;
     };
     const self_ = helperInstance;
-    helperInstance.onerror = (e) => failed(e.message);
+    // preventDefault keeps the helper's error from propagating to this
+    // worker's own error handler and the page, which would fail every call
+    // at once, before the failing import has removed its partial file.
+    helperInstance.onerror = (e) => { e.preventDefault(); failed(e.message); };
     helperInstance.onmessage = (e) => {
       if (e.data.fatal) { failed(e.data.fatal.message); return; }
       if (e.data.deflated) {
@@ -188,6 +191,7 @@ self.aerodiskIO = {
       req.catch(() => held(null));
     }),
   estimate: () => navigator.storage.estimate(),
+  crashHelper: () => { if (helperInstance) helperInstance.postMessage({ crash: true }); },
 
   // Input files: random access (FileReaderSync, synchronous in workers) and
   // a sequential stream, batched into Go-sized reads.
@@ -354,8 +358,14 @@ function crcMessage(m) {
     helperCRCs.delete(job);
   }
 }
+// helperMessage handles what reaches the helper outside Go: CRC jobs, and
+// a test's request to die as a crashing helper would (an uncaught error).
+function helperMessage(m) {
+  if (m && m.crash) setTimeout(() => { throw new Error("the helper crashed on request (a test)"); });
+  else crcMessage(m);
+}
 // dispatch hands a message to Go, or to crcMessage in the helper.
-const dispatch = (m) => (self.aerodiskRole === "helper" && m && m.job ? crcMessage(m) : self.aerodiskHandle(m));
+const dispatch = (m) => (self.aerodiskRole === "helper" && m && (m.job || m.crash) ? helperMessage(m) : self.aerodiskHandle(m));
 
 const go = new Go();
 let wasmModule = null; // compiled once, shared with the helper worker

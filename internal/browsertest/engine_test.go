@@ -1027,3 +1027,67 @@ func testQuotaMidImport(t *testing.T, be string) {
 		t.Errorf("storage after the quota error: %q, before %q", tree, tree0)
 	}
 }
+
+// TestHelperCrashMidImport kills the helper worker (which checksums an
+// import's bytes) in the middle of an import: the import fails with a
+// message instead of hanging or recording a wrong checksum, leaves nothing
+// behind, and the next import works with a new helper.
+func TestHelperCrashMidImport(t *testing.T) { eachBackend(t, testHelperCrashMidImport) }
+
+func testHelperCrashMidImport(t *testing.T, be string) {
+	_, p := openDMOn(t, be)
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.img")
+	f, err := os.Create(big)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := testutil.MixedData(1<<20, 11)
+	for i := range block {
+		block[i] |= 1 // no zero chunk: every backend stores and checksums it all
+	}
+	for i := 0; i < 1024; i++ {
+		if _, err := f.Write(block); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.Close()
+	small := testutil.BaseDisk(t, dir, "small.img", 6<<20, 12)
+	if err := p.SetFiles("#file", big); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.SetFiles("#file2", small); err != nil {
+		t.Fatal(err)
+	}
+	var tree0 []string
+	mustEval(t, p, `return H.storeTree();`, &tree0)
+	var r struct {
+		Err   *JSError `json:"err"`
+		Disks int      `json:"disks"`
+	}
+	mustEval(t, p, `let crashed = false;
+		const err = await H.errorOf(() => dm.importDisk(H.inputFile(), { name: "crash",
+			onProgress: (pr) => { if (!crashed && pr.processedBytes >= (32 << 20)) { crashed = true; dm._debugCrashHelper(); } } }));
+		return { err, disks: (await dm.listDisks()).length };`, &r)
+	if r.Err == nil {
+		t.Fatal("the import succeeded although its checksum worker died")
+	}
+	t.Logf("%s: %s", r.Err.Name, r.Err.Message)
+	if !strings.Contains(r.Err.Message, "helper") {
+		t.Errorf("message %q does not say what failed", r.Err.Message)
+	}
+	if r.Disks != 0 {
+		t.Errorf("%d disks listed after the failed import", r.Disks)
+	}
+	var tree []string
+	mustEval(t, p, `return H.storeTree();`, &tree)
+	if !slices.Equal(tree, tree0) {
+		t.Errorf("storage after the failed import: %q, before %q", tree, tree0)
+	}
+	d := func() diskMeta {
+		var d diskMeta
+		mustEval(t, p, `return dm.importDisk(H.inputFile("#file2"), { name: "after" });`, &d)
+		return d
+	}()
+	checkMeta(t, be, d, "after", "hdd", "raw", 6<<20, crcFile(t, small))
+}
