@@ -1091,3 +1091,46 @@ func testHelperCrashMidImport(t *testing.T, be string) {
 	}()
 	checkMeta(t, be, d, "after", "hdd", "raw", 6<<20, crcFile(t, small))
 }
+
+// TestNoSyncAccessHandles runs where OPFS sync access handles are missing
+// (hidden in the worker): "auto" chooses IndexedDB, and exportDiskToFile,
+// without showSaveFilePicker, downloads a Blob of the export instead of a
+// temporary OPFS file.
+func TestNoSyncAccessHandles(t *testing.T) {
+	requireWasm(t)
+	b := newBrowser(t)
+	b.Backend = "idb"
+	p := newPage(t, b, "page")
+	fs := referenceFixtures(t)
+	base := fs.All["base.img"].Path
+	want, _ := os.ReadFile(base)
+	var backend string
+	mustEval(t, p, `return (await H.open({ backend: "auto", _simulateNoSyncAccessHandles: true })).backend;`, &backend)
+	if backend != "idb" {
+		t.Fatalf("auto without sync access handles chose %q", backend)
+	}
+	d := importFixture(t, p, fs, "base.img", "no handles", true)
+	checkMeta(t, "idb", d, "no handles", "hdd", "raw", int64(len(want)), crcBytes(want))
+	mustEval(t, p, `delete self.showSaveFilePicker; if (typeof showSaveFilePicker === "function") self.showSaveFilePicker = undefined;`, nil)
+	mustEval(t, p, `await dm.exportDiskToFile(args[0], { gzip: true, fileName: "blob.img.gz" });`, nil, d.ID)
+	path, err := b.WaitDownload("blob.img.gz", time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gz, _ := os.ReadFile(path)
+	zr, err := gzip.NewReader(bytes.NewReader(gz))
+	if err != nil {
+		t.Fatalf("the download is not gzip: %v", err)
+	}
+	got, _ := io.ReadAll(zr)
+	if !bytes.Equal(got, want) {
+		t.Errorf("download: %d bytes crc %s, want %d bytes crc %s", len(got), crcBytes(got), len(want), crcBytes(want))
+	}
+	var tree []string
+	mustEval(t, p, `return H.opfsTree();`, &tree)
+	for _, f := range tree {
+		if strings.HasPrefix(f, "aero/exports/") {
+			t.Errorf("a temporary OPFS export was written: %s", f)
+		}
+	}
+}
