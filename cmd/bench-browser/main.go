@@ -443,12 +443,20 @@ func pairRatios(ours, base []float64) []float64 {
 	return r
 }
 
+// list2 lists per-run ratios, then their median (steadier than the best-of
+// ratio on a busy machine, which can pair one side's quiet moment with the
+// other's busy one).
 func list2(v []float64) string {
 	s := make([]string, len(v))
 	for i, x := range v {
 		s[i] = f2(x)
 	}
-	return strings.Join(s, ", ")
+	sorted := slices.Sorted(slices.Values(v))
+	med := 0.0
+	if n := len(sorted); n > 0 {
+		med = (sorted[(n-1)/2] + sorted[n/2]) / 2
+	}
+	return strings.Join(s, ", ") + " (median " + f2(med) + ")"
 }
 
 func list(v []float64) string {
