@@ -180,15 +180,7 @@ func (f *fileInput) CopyTo(ctx context.Context, dst manager.File, progress func(
 		off += int64(n)
 		progress(off)
 	}
-	v, err := jsutil.CallAwait("crcEnd", job)
-	if err != nil {
-		return 0, err
-	}
-	crc, err := v.Float()
-	if err != nil {
-		return 0, errors.New("the checksum worker sent no checksum")
-	}
-	return uint32(crc), nil
+	return crcEnd(job)
 }
 
 // copyToIDB is CopyTo for an IndexedDB disk: the stream is assembled into
@@ -268,6 +260,11 @@ func (f *fileInput) copyToIDB(ctx context.Context, dst *idb.File, progress func(
 	if err := post(); err != nil {
 		return fail(err)
 	}
+	return crcEnd(job)
+}
+
+// crcEnd waits for checksum job's CRC32 from the helper worker.
+func crcEnd(job int) (uint32, error) {
 	v, err := jsutil.CallAwait("crcEnd", job)
 	if err != nil {
 		return 0, err
