@@ -132,6 +132,13 @@ function fmtDate(ms) {
   return new Date(ms).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" });
 }
 
+// refreshThenSay redraws the table, then announces what changed (if
+// anything did): a reader of the status finds the table already current.
+async function refreshThenSay(message) {
+  await refresh();
+  if (message) status(message);
+}
+
 async function refresh() {
   if (!dm) return;
   try {
@@ -302,14 +309,14 @@ async function renameDisk(d) {
   const name = input.value.trim();
   if (!name) { showError("A disk name cannot be empty."); return; }
   if (name === d.name) return;
+  let done = "";
   try {
     await dm.renameDisk(d.id, name);
-    await refresh(); // the table first, then the announcement
-    status(`Renamed “${d.name}” to “${name}”.`);
+    done = `Renamed “${d.name}” to “${name}”.`;
   } catch (e) {
     showError(`“${d.name}” could not be renamed. ${describe(e)}`);
   }
-  await refresh();
+  await refreshThenSay(done);
 }
 
 async function deleteDisk(d) {
@@ -318,15 +325,15 @@ async function deleteDisk(d) {
   $("confirm-text").textContent = `This removes the disk and its ${formatBytes(d.sizeBytes)} of data from this browser for good.` +
     (mounted ? " It is mounted now and will be unmounted." : "");
   if ((await ask($("confirm-dialog"))) !== "ok") { status(`Kept “${d.name}”.`); return; }
+  let done = "";
   try {
     await dm.deleteDisk(d.id);
     verified.delete(d.id);
-    await refresh(); // the table first, then the announcement
-    status(`Deleted “${d.name}”.`);
+    done = `Deleted “${d.name}”.`;
   } catch (e) {
     showError(`“${d.name}” could not be deleted. ${describe(e)}`);
   }
-  await refresh();
+  await refreshThenSay(done);
   refreshStorage();
 }
 
@@ -474,16 +481,16 @@ $("import-form").addEventListener("submit", async (e) => {
   $("import-chosen").hidden = true;
   $("import-warning").hidden = true;
   $("import-name").value = "";
+  let done = "";
   try {
     const d = await runJob(`Import of ${file.name}${convert ? " (converting)" : ""}`, (o) =>
       convert ? dm.importDiskConverted(file, { name, kind, ...o }) : dm.importDisk(file, { name, kind, ...o }));
-    await refresh(); // the table first, then the announcement
-    status(`Imported “${d.name}” (${FORMAT[d.format] || d.format}, ${formatBytes(d.sizeBytes)}).`);
+    done = `Imported “${d.name}” (${FORMAT[d.format] || d.format}, ${formatBytes(d.sizeBytes)}).`;
   } catch (err) {
     if (err && err.name === "AbortError") status(`Import of ${file.name} cancelled; nothing was stored.`);
     else showError(`${file.name} could not be imported. ${describe(err)}`);
   }
-  await refresh();
+  await refreshThenSay(done);
   refreshStorage();
 });
 
@@ -549,14 +556,14 @@ for (const b of document.querySelectorAll("button.floppy")) {
 }
 
 async function createBlank(name, sizeBytes, kind) {
+  let done = "";
   try {
     const d = await dm.createBlankDisk({ name, sizeBytes, kind });
-    await refresh(); // the table first, then the announcement
-    status(`Created “${d.name}”, a blank ${formatBytes(d.sizeBytes)} ${kind === "floppy" ? "floppy" : "hard disk"}.`);
+    done = `Created “${d.name}”, a blank ${formatBytes(d.sizeBytes)} ${kind === "floppy" ? "floppy" : "hard disk"}.`;
   } catch (err) {
     showError(`“${name}” could not be created. ${describe(err)}`);
   }
-  await refresh();
+  await refreshThenSay(done);
   refreshStorage();
 }
 

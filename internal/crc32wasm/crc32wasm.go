@@ -108,6 +108,18 @@ func (a *asm) set(l int)             { a.op(opLocalSet); a.b = uleb(a.b, uint64(
 func (a *asm) tee(l int)             { a.op(opLocalTee); a.b = uleb(a.b, uint64(l)) }
 func (a *asm) i32(v int32)           { a.op(opI32Const); a.b = sleb(a.b, int64(v)) }
 func (a *asm) br(op byte, depth int) { a.op(op); a.b = uleb(a.b, uint64(depth)) }
+// advance emits ptr += n; len -= n.
+func (a *asm) advance(n int32) {
+	a.get(lPtr)
+	a.i32(n)
+	a.op(opI32Add)
+	a.set(lPtr)
+	a.get(lLen)
+	a.i32(n)
+	a.op(opI32Sub)
+	a.set(lLen)
+}
+
 func (a *asm) load(op byte, align, offset uint32) {
 	a.op(op)
 	a.b = uleb(a.b, uint64(align))
@@ -179,14 +191,7 @@ func updateBody() []byte {
 		first = false
 	}
 	a.set(lCRC)
-	a.get(lPtr)
-	a.i32(16)
-	a.op(opI32Add)
-	a.set(lPtr)
-	a.get(lLen)
-	a.i32(16)
-	a.op(opI32Sub)
-	a.set(lLen)
+	a.advance(16)
 	a.br(opBr, 0)
 	a.op(opEnd, opEnd)
 
@@ -211,14 +216,7 @@ func updateBody() []byte {
 	a.op(opI32ShrU)
 	a.op(opI32Xor)
 	a.set(lCRC)
-	a.get(lPtr)
-	a.i32(1)
-	a.op(opI32Add)
-	a.set(lPtr)
-	a.get(lLen)
-	a.i32(1)
-	a.op(opI32Sub)
-	a.set(lLen)
+	a.advance(1)
 	a.br(opBr, 0)
 	a.op(opEnd, opEnd)
 

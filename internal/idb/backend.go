@@ -149,10 +149,7 @@ func diskID(name string) (string, error) {
 	if name == "" || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") {
 		return "", fmt.Errorf("%w: bad file name %q", catalog.ErrInvalid, name)
 	}
-	if i := strings.IndexByte(name, '.'); i > 0 {
-		name = name[:i]
-	}
-	return name, nil
+	return manager.FileStem(name), nil
 }
 
 // chunkRange is every chunk key of one disk.
@@ -215,17 +212,9 @@ func (b *Backend) Open(name string, writable bool) (manager.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := b.ReadCatalog()
+	size, err := b.fileSize(id)
 	if err != nil {
-		return nil, err
-	}
-	d, ok := c.Disks[id]
-	if !ok {
-		return nil, fmt.Errorf("%s: %w", name, fs.ErrNotExist)
-	}
-	size := d.FileSizeBytes
-	if size <= 0 {
-		size = d.SizeBytes
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	release, err := lockFile(id, writable)
 	if err != nil {
@@ -237,6 +226,37 @@ func (b *Backend) Open(name string, writable bool) (manager.File, error) {
 		return nil, err
 	}
 	return newFile(b, id, size, present, writable, release), nil
+}
+
+// fileSize reads the length of disk id's file from its record alone (not
+// the whole catalog): fileSizeBytes, or sizeBytes in records older tools
+// wrote. A disk without a record is fs.ErrNotExist.
+func (b *Backend) fileSize(id string) (int64, error) {
+	txn, err := b.db.Transaction(idb.TransactionReadOnly, disksStore)
+	if err != nil {
+		return 0, err
+	}
+	st, err := txn.ObjectStore(disksStore)
+	if err != nil {
+		return 0, err
+	}
+	req, err := st.Get(js.ValueOf(id))
+	if err != nil {
+		return 0, err
+	}
+	rec, err := req.Await(context.Background())
+	if err != nil {
+		return 0, mapErr(err)
+	}
+	if rec.Type() != js.TypeObject {
+		return 0, fs.ErrNotExist
+	}
+	for _, field := range []string{"fileSizeBytes", "sizeBytes"} {
+		if v := rec.Get(field); v.Type() == js.TypeNumber && v.Float() > 0 {
+			return int64(v.Float()), nil
+		}
+	}
+	return 0, nil // no size: an empty file, which the format layer refuses
 }
 
 // Remove deletes every chunk of the disk in one transaction.

@@ -24,11 +24,7 @@ type ExportOptions struct {
 // extents are never read; in a gzip export they are emitted as precomputed
 // deflate segments, so an empty 60 GB disk compresses in moments.
 func (m *Manager) Export(ctx context.Context, id string, o ExportOptions, w io.Writer) error {
-	d, err := m.Get(id)
-	if err != nil {
-		return err
-	}
-	img, err := m.openStored(d)
+	_, img, err := m.openStored(id)
 	if err != nil {
 		return err
 	}

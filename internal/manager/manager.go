@@ -80,14 +80,14 @@ func (m *Manager) sweep() error {
 	// chunks by id alone, with no extension.
 	named := map[string]bool{}
 	for _, d := range cat.Disks {
-		named[fileStem(d.FileName)] = true
+		named[FileStem(d.FileName)] = true
 	}
 	files, err := m.b.Files()
 	if err != nil {
 		return err
 	}
 	for _, f := range files {
-		if named[fileStem(f)] {
+		if named[FileStem(f)] {
 			continue
 		}
 		if err := m.b.Remove(f); err != nil && !errors.Is(err, ErrInUse) {
@@ -97,8 +97,9 @@ func (m *Manager) sweep() error {
 	return nil
 }
 
-// fileStem is a file name up to its first dot: the disk id for <id>.<ext>.
-func fileStem(name string) string {
+// FileStem is a file name up to its first dot: the disk id for <id>.<ext>
+// (how a backend keyed by disk id, IndexedDB, names a file).
+func FileStem(name string) string {
 	if i := strings.IndexByte(name, '.'); i > 0 {
 		return name[:i]
 	}
@@ -526,27 +527,32 @@ func (m *Manager) resolver(cat *catalog.Catalog) formats.Resolver {
 	}
 }
 
-// openStored opens a stored disk's logical content.
-func (m *Manager) openStored(d *catalog.Disk) (formats.Image, error) {
+// openStored opens disk id's logical content, reading the catalog once for
+// the disk's record and for any backing files it names.
+func (m *Manager) openStored(id string) (*catalog.Disk, formats.Image, error) {
 	cat, err := m.b.ReadCatalog()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
+	}
+	d, err := cat.Get(id)
+	if err != nil {
+		return nil, nil, err
 	}
 	f, err := m.b.Open(d.FileName, false)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	size, err := f.Size()
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	img, err := formats.Open(formats.Source{Name: d.ID, R: f, Size: size}, formats.Options{Format: formats.Format(d.Format), Resolve: m.resolver(cat)})
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, nil, err
 	}
-	return &closing{Image: img, f: f}, nil
+	return d, &closing{Image: img, f: f}, nil
 }
 
 type closing struct {
@@ -570,11 +576,7 @@ type VerifyResult struct {
 
 // Verify recomputes a disk's logical checksum and compares it with the catalog.
 func (m *Manager) Verify(ctx context.Context, id string, progress func(Progress)) (VerifyResult, error) {
-	d, err := m.Get(id)
-	if err != nil {
-		return VerifyResult{}, err
-	}
-	img, err := m.openStored(d)
+	d, img, err := m.openStored(id)
 	if err != nil {
 		return VerifyResult{}, err
 	}

@@ -30,46 +30,43 @@ type File struct {
 const ioChunk = 16 << 20
 
 func (f *File) ReadAt(p []byte, off int64) (int, error) {
-	jsutil.MaybeYield()
-	done := 0
-	for done < len(p) {
-		q := p[done:min(len(p), done+ioChunk)]
-		v, err := jsutil.Call("read", f.h, jsutil.Addr(q), len(q), off+int64(done))
-		if err != nil {
-			return done, f.err("read", err)
-		}
-		n, err := v.Int()
-		if err != nil {
-			return done, err
-		}
-		done += n
-		if n < len(q) {
-			return done, io.EOF
-		}
+	n, short, err := f.transfer("read", p, off)
+	if err == nil && short {
+		err = io.EOF
 	}
-	return done, nil
+	return n, err
 }
 
 func (f *File) WriteAt(p []byte, off int64) (int, error) {
+	n, short, err := f.transfer("write", p, off)
+	if err == nil && short {
+		// Chromium reports a full disk or quota as a short write.
+		err = fmt.Errorf("%w: %s: wrote %d of %d bytes", manager.ErrQuota, f.name, n, len(p))
+	}
+	return n, err
+}
+
+// transfer runs the handle's read or write over p from off, in calls of at
+// most ioChunk bytes, each on a view of p made in JS; short reports that a
+// call moved fewer bytes than asked (end of file, or no space).
+func (f *File) transfer(op string, p []byte, off int64) (done int, short bool, err error) {
 	jsutil.MaybeYield()
-	done := 0
 	for done < len(p) {
 		q := p[done:min(len(p), done+ioChunk)]
-		v, err := jsutil.Call("write", f.h, jsutil.Addr(q), len(q), off+int64(done))
+		v, err := jsutil.Call(op, f.h, jsutil.Addr(q), len(q), off+int64(done))
 		if err != nil {
-			return done, f.err("write", err)
+			return done, false, f.err(op, err)
 		}
 		n, err := v.Int()
 		if err != nil {
-			return done, err
+			return done, false, err
 		}
 		done += n
 		if n < len(q) {
-			// Chromium reports a full disk or quota as a short write.
-			return done, fmt.Errorf("%w: %s: wrote %d of %d bytes", manager.ErrQuota, f.name, n, len(q))
+			return done, true, nil
 		}
 	}
-	return done, nil
+	return done, false, nil
 }
 
 func (f *File) Truncate(size int64) error {
