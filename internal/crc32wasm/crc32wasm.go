@@ -108,6 +108,7 @@ func (a *asm) set(l int)             { a.op(opLocalSet); a.b = uleb(a.b, uint64(
 func (a *asm) tee(l int)             { a.op(opLocalTee); a.b = uleb(a.b, uint64(l)) }
 func (a *asm) i32(v int32)           { a.op(opI32Const); a.b = sleb(a.b, int64(v)) }
 func (a *asm) br(op byte, depth int) { a.op(op); a.b = uleb(a.b, uint64(depth)) }
+
 // advance emits ptr += n; len -= n.
 func (a *asm) advance(n int32) {
 	a.get(lPtr)
