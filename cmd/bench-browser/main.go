@@ -23,7 +23,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -101,7 +100,7 @@ func run() error {
 	idbInput := filepath.Join(dirs["fixtures"], "random.img")
 	if *only != "opfs" {
 		step("writing %s of non-zero data", human(*idbSize))
-		if err := writeRepeated(idbInput, *idbSize); err != nil {
+		if err := testutil.WriteRepeated(idbInput, *idbSize, 7); err != nil {
 			return err
 		}
 	}
@@ -465,24 +464,6 @@ func list(v []float64) string {
 		s[i] = f0(x)
 	}
 	return strings.Join(s, ", ")
-}
-
-// writeRepeated writes size bytes of one random 1 MiB block repeated: data
-// with no zero chunk, which the IndexedDB backend stores whole.
-func writeRepeated(path string, size int64) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	block := make([]byte, 1<<20)
-	rand.NewChaCha8([32]byte{7}).Read(block)
-	for off := int64(0); off < size; off += int64(len(block)) {
-		if _, err := f.Write(block[:min(int64(len(block)), size-off)]); err != nil {
-			return err
-		}
-	}
-	return f.Close()
 }
 
 // writeMixed writes size bytes of testutil.MixedData (random, text-like and

@@ -973,23 +973,7 @@ func testQuotaMidImport(t *testing.T, be string) {
 	_, p := openDMOn(t, be)
 	var keep diskMeta
 	mustEval(t, p, `return dm.createBlankDisk({ name: "keep", sizeBytes: 1 << 20 });`, &keep)
-	// 1 GiB of data with no zero chunk (a 1 MiB random block, repeated), so
-	// every backend stores all of it.
-	big := filepath.Join(t.TempDir(), "full.img")
-	f, err := os.Create(big)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block := testutil.MixedData(1<<20, 9)
-	for i := range block {
-		block[i] |= 1
-	}
-	for i := 0; i < 1024; i++ {
-		if _, err := f.Write(block); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f.Close()
+	big := writeNonZero(t, filepath.Join(t.TempDir(), "full.img"), 1024, 9)
 	if err := p.SetFiles("#file", big); err != nil {
 		t.Fatal(err)
 	}
@@ -1037,21 +1021,7 @@ func TestHelperCrashMidImport(t *testing.T) { eachBackend(t, testHelperCrashMidI
 func testHelperCrashMidImport(t *testing.T, be string) {
 	_, p := openDMOn(t, be)
 	dir := t.TempDir()
-	big := filepath.Join(dir, "big.img")
-	f, err := os.Create(big)
-	if err != nil {
-		t.Fatal(err)
-	}
-	block := testutil.MixedData(1<<20, 11)
-	for i := range block {
-		block[i] |= 1 // no zero chunk: every backend stores and checksums it all
-	}
-	for i := 0; i < 1024; i++ {
-		if _, err := f.Write(block); err != nil {
-			t.Fatal(err)
-		}
-	}
-	f.Close()
+	big := writeNonZero(t, filepath.Join(dir, "big.img"), 1024, 11)
 	small := testutil.BaseDisk(t, dir, "small.img", 6<<20, 12)
 	if err := p.SetFiles("#file", big); err != nil {
 		t.Fatal(err)
@@ -1133,4 +1103,14 @@ func TestNoSyncAccessHandles(t *testing.T) {
 			t.Errorf("a temporary OPFS export was written: %s", f)
 		}
 	}
+}
+
+// writeNonZero writes mib MiB with no all-zero chunk (testutil.WriteRepeated)
+// and returns path.
+func writeNonZero(t *testing.T, path string, mib int, seed uint64) string {
+	t.Helper()
+	if err := testutil.WriteRepeated(path, int64(mib)<<20, seed); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -5,6 +5,7 @@ package testutil
 
 import (
 	"bytes"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -100,4 +101,23 @@ func MixedData(n int, seed uint64) []byte {
 		i += run
 	}
 	return b
+}
+
+// WriteRepeated writes size bytes of one random 1 MiB block (from seed),
+// repeated: data with no all-zero chunk, which every backend stores and
+// checksums whole, written without holding it in memory.
+func WriteRepeated(path string, size int64, seed uint64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	block := make([]byte, 1<<20)
+	rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8), 7}).Read(block)
+	for off := int64(0); off < size; off += int64(len(block)) {
+		if _, err := f.Write(block[:min(int64(len(block)), size-off)]); err != nil {
+			return err
+		}
+	}
+	return f.Close()
 }
