@@ -183,6 +183,12 @@ func (f *fileInput) CopyTo(ctx context.Context, dst manager.File, progress func(
 	return crcEnd(job)
 }
 
+// maxHeldChunks bounds the chunks copyToIDB holds before posting them for
+// the CRC: the disk worker reads into 16 buffers it gets back from the
+// checksum worker (CRC_BUFS in web/disk_worker.js), so holding at most half
+// of them keeps its reading going.
+const maxHeldChunks = 8
+
 // copyToIDB is CopyTo for an IndexedDB disk: the stream is assembled into
 // chunk-sized Uint8Arrays in JS (one copy, none through Go memory), the
 // file puts them, and then they are transferred to the checksum worker, so
@@ -225,7 +231,7 @@ func (f *fileInput) copyToIDB(ctx context.Context, dst *idb.File, progress func(
 		if err := ctx.Err(); err != nil {
 			return fail(err)
 		}
-		v, err := jsutil.CallAwait("streamChunk", s, min(idb.ChunkSize, f.size-off))
+		v, err := jsutil.CallAwait("streamChunk", s, min(idb.ChunkSize, f.size-off), job)
 		if err != nil {
 			return fail(err)
 		}
@@ -246,6 +252,15 @@ func (f *fileInput) copyToIDB(ctx context.Context, dst *idb.File, progress func(
 			return fail(err)
 		}
 		put = append(put, chunk)
+		if !sent && len(put) >= maxHeldChunks {
+			// All-zero chunks queue no put, so a sparse stretch would hold
+			// every buffer the disk worker lends (and stall it): put what is
+			// queued now.
+			if err := dst.Submit(); err != nil {
+				return fail(err)
+			}
+			sent = true
+		}
 		if sent {
 			if err := post(); err != nil {
 				return fail(err)

@@ -34,8 +34,12 @@ func (w *worker) dispatch(r *request) (any, error) {
 	if r.op == "debugStats" {
 		v, _ := jsutil.Call("memoryBytes")
 		n, _ := v.Float()
+		counts, _ := jsutil.Call("streamCounts")
+		byob, _ := jsutil.Int(counts, "byob")
+		plain, _ := jsutil.Int(counts, "plain")
 		// wasm memory only grows, so its size now is its peak.
-		return map[string]any{"wasmMemoryBytes": int64(n), "peakWasmMemoryBytes": int64(n)}, nil
+		return map[string]any{"wasmMemoryBytes": int64(n), "peakWasmMemoryBytes": int64(n),
+			"byobStreams": byob, "plainStreams": plain}, nil
 	}
 	w.mu.Lock()
 	dm := w.dm
@@ -104,6 +108,9 @@ func (w *worker) open(r *request) (any, error) {
 	want, _ := jsutil.Str(r.args, "backend")
 	if hide, _ := jsutil.Bool(r.args, "simulateNoSyncAccessHandles"); hide {
 		jsutil.Call("hideSyncAccessHandles")
+	}
+	if hide, _ := jsutil.Bool(r.args, "simulateNoByteStreams"); hide {
+		jsutil.Call("hideByteStreams")
 	}
 	var b manager.Backend
 	var err error

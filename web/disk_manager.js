@@ -53,9 +53,14 @@ export class DiskManager {
     });
     const dm = new DiskManager(worker, performance.now() - started);
     try {
-      // _simulateNoSyncAccessHandles (tests only) removes
-      // createSyncAccessHandle in the worker, as in browsers that lack it.
-      const r = await dm._call("open", { backend: options.backend || "auto", simulateNoSyncAccessHandles: !!options._simulateNoSyncAccessHandles });
+      // _simulateNoSyncAccessHandles and _simulateNoByteStreams (tests
+      // only) make the worker behave as in browsers without
+      // createSyncAccessHandle, or whose File streams refuse BYOB readers.
+      const r = await dm._call("open", {
+        backend: options.backend || "auto",
+        simulateNoSyncAccessHandles: !!options._simulateNoSyncAccessHandles,
+        simulateNoByteStreams: !!options._simulateNoByteStreams,
+      });
       dm.backend = r.backend;
       dm._tempExports = r.tempExports;
     } catch (e) {

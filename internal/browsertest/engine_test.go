@@ -1105,6 +1105,62 @@ func TestNoSyncAccessHandles(t *testing.T) {
 	}
 }
 
+// TestNoByteStreams imports where File streams refuse BYOB readers (the
+// worker reads them with a default reader and copies the chunks into its
+// buffers): a file as is — chunks of every size, zero stretches, a ragged
+// length — and a converted qcow2, whose source checksum reads the stream
+// through Go, give the same checksums as with BYOB. The stream counters
+// show which reader ran, and that the normal path is BYOB.
+func TestNoByteStreams(t *testing.T) { eachBackend(t, testNoByteStreams) }
+
+func testNoByteStreams(t *testing.T, be string) {
+	requireWasm(t)
+	b := newBrowser(t)
+	b.Backend = be
+	p := newPage(t, b, "page")
+	mustEval(t, p, `await H.open({ backend: args[0], _simulateNoByteStreams: true });`, nil, be)
+	fs := referenceFixtures(t)
+	big := filepath.Join(t.TempDir(), "odd.img")
+	writeSparse(t, big, 41<<20+3584, map[int64][]byte{
+		0:        testutil.MixedData(5<<20+3, 1),
+		24 << 20: testutil.MixedData(3<<20+777, 2), // after 14 MiB of zeros
+		41 << 20: testutil.MixedData(3584, 3),
+	})
+	if err := p.SetFiles("#file", big); err != nil {
+		t.Fatal(err)
+	}
+	var d diskMeta
+	mustEval(t, p, `return dm.importDisk(H.inputFile(), { name: "plain" });`, &d)
+	checkMeta(t, be, d, "plain", "hdd", "raw", 41<<20+3584, crcFile(t, big))
+	if s := exportSum(t, p, d.ID, false); s.CRC32 != d.Checksum.Value || s.Bytes != d.SizeBytes {
+		t.Errorf("raw export %+v, want crc %s %d bytes", s, d.Checksum.Value, d.SizeBytes)
+	}
+	q := fs.All["zlib.qcow2"]
+	c := importFixture(t, p, fs, "zlib.qcow2", "plain qcow2", true)
+	checkMeta(t, be, c, "plain qcow2", "hdd", sparseFormat(be, "aerospar"), fileSize(t, expectRaw(t, q)), crcFile(t, expectRaw(t, q)))
+	if c.SourceChecksum == nil || c.SourceChecksum.Value != crcFile(t, q.Path) {
+		t.Errorf("source checksum %+v, want %s", c.SourceChecksum, crcFile(t, q.Path))
+	}
+	var stats struct{ ByobStreams, PlainStreams int }
+	mustEval(t, p, `return dm._debugStats();`, &stats)
+	if stats.ByobStreams != 0 || stats.PlainStreams < 2 {
+		t.Errorf("without byte streams: %d BYOB and %d default readers, want 0 and ≥ 2", stats.ByobStreams, stats.PlainStreams)
+	}
+
+	// The same imports with byte streams read them with BYOB readers.
+	p2 := newPage(t, b, "page2")
+	mustEval(t, p2, `await H.open({ backend: args[0] });`, nil, be)
+	if err := p2.SetFiles("#file", big); err != nil {
+		t.Fatal(err)
+	}
+	mustEval(t, p2, `return dm.importDisk(H.inputFile(), { name: "byob" });`, &d)
+	checkMeta(t, be, d, "byob", "hdd", "raw", 41<<20+3584, crcFile(t, big))
+	mustEval(t, p2, `return dm._debugStats();`, &stats)
+	if stats.ByobStreams != 1 || stats.PlainStreams != 0 {
+		t.Errorf("with byte streams: %d BYOB and %d default readers, want 1 and 0", stats.ByobStreams, stats.PlainStreams)
+	}
+}
+
 // writeNonZero writes mib MiB with no all-zero chunk (testutil.WriteRepeated)
 // and returns path.
 func writeNonZero(t *testing.T, path string, mib int, seed uint64) string {
