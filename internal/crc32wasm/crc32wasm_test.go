@@ -25,20 +25,22 @@ func TestCommittedUpToDate(t *testing.T) {
 	}
 }
 
-// The kernel, run by Node's V8, agrees with hash/crc32 on random data of
-// many lengths, in one call and continued across pieces of uneven sizes
-// (testdata/run.js checks that both agree).
+// The kernel, run by Node's V8 through web/crc32_kernel.js (the helper's
+// own driver), agrees with hash/crc32 on random data of many lengths — below,
+// at and past the 1 MiB blocks of the SIMD update16 — in one call and
+// continued across pieces of uneven sizes (testdata/run.js checks that both
+// agree).
 func TestKernelMatchesHashCRC32(t *testing.T) {
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Fatal("node is required (make test installs it): ", err)
 	}
-	data := make([]byte, 3<<20)
+	data := make([]byte, 6<<20)
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range data {
 		data[i] = byte(r.Uint32())
 	}
-	lens := []int{0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 255, 1000, 4095, 4096, 4097, 65536, 1<<20 + 3, 3 << 20}
+	lens := []int{0, 1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 255, 1000, 4095, 4096, 4097, 65536, 1<<20 - 1, 1 << 20, 1<<20 + 3, 2 << 20, 3 << 20, 5<<20 + 17, 6 << 20}
 	for range 20 {
 		lens = append(lens, r.IntN(len(data)+1))
 	}
