@@ -3,6 +3,8 @@
 // page would write: no wasm, no checksum.
 //
 //   {op: "copy", file, name}         file.stream() → OPFS sync access handle bench/<name>
+//   {op: "copybyob", file, name}     the same through a BYOB reader into one reused 4 MiB
+//                                    buffer (the reading aerodisk's import does; a reference)
 //   {op: "read", name, chunkBytes}   sync-handle reads of bench/<name> into one buffer
 //   {op: "remove", name}
 //   {op: "idbcopy", file, db, chunkBytes, perTxn}
@@ -103,17 +105,29 @@ self.onmessage = async (e) => {
       return;
     }
     const dir = await benchDir();
-    if (op === "copy") {
+    if (op === "copy" || op === "copybyob") {
       const h = await (await dir.getFileHandle(name, { create: true })).createSyncAccessHandle();
       const t0 = performance.now();
       let at = 0;
       try {
         h.truncate(0);
-        const reader = file.stream().getReader();
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          at += h.write(value, { at });
+        if (op === "copybyob") {
+          const stream = file.stream(); // held: see openStream in disk_worker.js
+          const reader = stream.getReader({ mode: "byob" });
+          let buf = new ArrayBuffer(4 << 20);
+          for (;;) {
+            const { done, value } = await reader.read(new Uint8Array(buf));
+            if (done) break;
+            at += h.write(value, { at });
+            buf = value.buffer;
+          }
+        } else {
+          const reader = file.stream().getReader();
+          for (;;) {
+            const { done, value } = await reader.read();
+            if (done) break;
+            at += h.write(value, { at });
+          }
         }
         h.flush();
       } finally {
