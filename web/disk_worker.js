@@ -38,7 +38,7 @@ yieldChannel.port1.onmessage = () => yielded.shift()();
 // for the whole file: a default reader allocates a new ArrayBuffer for every
 // chunk (most are 64 KiB), and that allocation, its page faults and its
 // garbage cost the reading thread more than the bytes do — reusing buffers
-// makes a plain stream-to-handle copy 1.2–1.5× faster here (docs/browser.md).
+// makes a plain stream-to-handle copy 1.2–1.6× faster here (docs/browser.md).
 // openStream keeps the stream object itself referenced: Chromium 156 can
 // stall a BYOB read forever once the stream (held only by its reader) is
 // garbage-collected.
@@ -77,7 +77,8 @@ async function nextChunk(s, max) {
 // are there or the stream ends, calling each(piece, offset) for every piece
 // as it arrives. It resolves to {buf, n}: a BYOB read transfers the buffer,
 // so buf is the same memory under a new ArrayBuffer, and the caller must use
-// it (and not the one it passed) from then on.
+// it (and not the one it passed) from then on. (A read cut short by cancel
+// returns no buffer: buf is then the detached one, of 0 bytes.)
 async function fill(s, buf, len, each) {
   let n = 0;
   while (n < len) {
@@ -130,10 +131,19 @@ async function crcBuffer(j) {
     await new Promise((wake) => { j.wake = wake; });
   }
 }
+// crcReturn takes back a buffer of job j: a pool buffer goes back to the
+// pool; any other (a short chunk's copy, a detached one) just frees its
+// place, so a new one may be made.
+function crcReturn(j, buf) {
+  if (buf.byteLength === CRC_BUF) j.pool.push(buf);
+  else j.made--;
+  if (j.wake) { const w = j.wake; j.wake = null; w(); }
+}
 // crcSend transfers the first n bytes of buf to the checksum worker (or, n
-// being 0, keeps buf for later).
+// being 0, takes buf back).
 function crcSend(j, job, buf, n) {
-  if (n === 0) { j.pool.push(buf); return; }
+  if (j.failed) throw new Error(j.failed);
+  if (n === 0) { crcReturn(j, buf); return; }
   helper().postMessage({ job, buf, n }, [buf]);
 }
 
@@ -173,11 +183,7 @@ function helper() {
       }
       const j = crcJobs.get(e.data.job);
       if (!j) return;
-      if (e.data.buf) {
-        if (e.data.buf.byteLength === CRC_BUF) j.pool.push(e.data.buf);
-        else j.made--; // a short last chunk's own buffer: a new one may be made
-        if (j.wake) { const w = j.wake; j.wake = null; w(); }
-      }
+      if (e.data.buf) crcReturn(j, e.data.buf);
       if ("crc" in e.data && j.done) j.done(e.data.crc === null ? undefined : e.data.crc >>> 0);
     };
   }
@@ -284,7 +290,7 @@ self.aerodiskIO = {
   async streamRead(s, addr, len) {
     if (!s.spare || s.spare.byteLength < len) s.spare = new ArrayBuffer(len);
     const { buf, n } = await fill(s, s.spare, len);
-    s.spare = buf;
+    s.spare = buf.byteLength ? buf : null;
     view(addr, n).set(new Uint8Array(buf, 0, n)); // the view is made after the await
     return n;
   },
@@ -292,7 +298,7 @@ self.aerodiskIO = {
 
   // Parallel-checksum copy: the stream is read into the job's buffers, each
   // piece written straight into the sync access handle as it arrives, and
-  // each full buffer is transferred to the checksum worker, which sends it
+  // each buffer is then transferred to the checksum worker, which sends it
   // back. crcBegin/crcEnd bracket one job; streamCopy moves up to len bytes
   // and resolves to the count.
   crcBegin: guard(() => {
@@ -325,19 +331,19 @@ self.aerodiskIO = {
     const j = crcJobs.get(job);
     if (len > CRC_BUF) throw new DOMException(`chunks are at most ${CRC_BUF} bytes`, "InvalidStateError");
     const { buf, n } = await fill(s, await crcBuffer(j), len);
-    if (n === 0) { j.pool.push(buf); return null; }
+    if (n === 0) { crcReturn(j, buf); return null; }
     let chunk = new Uint8Array(buf, 0, n);
     if (n < CRC_BUF) { // a put clones the whole ArrayBuffer: give it one of n bytes
       chunk = chunk.slice();
-      j.pool.push(buf);
-      j.made++; // the copy is in flight like a pool buffer until it comes back
+      j.made++; // the copy counts as one of the job's buffers until it comes back
+      crcReturn(j, buf);
     }
     return { chunk, n, zero: allZero(chunk) };
   },
   async crcPost(job, chunks) {
     const j = crcJobs.get(job);
     if (!j) throw new DOMException("no such checksum job", "InvalidStateError");
-    for (const c of chunks) crcSend(j, job, c.buffer, c.length);
+    for (const c of chunks) crcSend(j, job, c.buffer, c.length); // throws if the helper failed
   },
   crcEnd: (job) =>
     new Promise((resolve) => {
