@@ -170,7 +170,10 @@ const (
 // straight to a byte offset (×4) and masked with 0x3fc, and the table's base
 // goes into the load's constant offset, so each lookup is two ALU ops and a
 // load (V8 needs no bounds check: wasm32 memories sit in guard regions).
-func (a *asm) lookup(word, byteIdx, table int) {
+func (a *asm) lookup(word, byteIdx, table int) { a.lookupAt(word, byteIdx, uint32(table*1024)) }
+
+// lookupAt is lookup in the 256-entry u32 table at byte address base.
+func (a *asm) lookupAt(word, byteIdx int, base uint32) {
 	a.get(word)
 	switch sh := 8*byteIdx - 2; {
 	case sh < 0:
@@ -182,7 +185,7 @@ func (a *asm) lookup(word, byteIdx, table int) {
 	}
 	a.i32(0x3fc)
 	a.op(opI32And)
-	a.load(opI32Load, 2, uint32(table*1024))
+	a.load(opI32Load, 2, base)
 }
 
 // updateBody is the code of update(crc, ptr, len).
@@ -433,18 +436,7 @@ func update16Body() []byte {
 	a.set(u16Acc)
 	for j := range 16 {
 		for b := range 4 {
-			a.get(u16Acc)
-			switch sh := 8*b - 2; {
-			case sh < 0:
-				a.i32(2)
-				a.op(opI32Shl)
-			default:
-				a.i32(int32(sh))
-				a.op(opI32ShrU)
-			}
-			a.i32(0x3fc)
-			a.op(opI32And)
-			a.load(opI32Load, 2, uint32(shiftOffset+1024*b))
+			a.lookupAt(u16Acc, b, uint32(shiftOffset+1024*b))
 			if b > 0 {
 				a.op(opI32Xor)
 			}
