@@ -112,6 +112,11 @@ func (w *worker) open(r *request) (any, error) {
 	if hide, _ := jsutil.Bool(r.args, "simulateNoByteStreams"); hide {
 		jsutil.Call("hideByteStreams")
 	}
+	if gc, _ := jsutil.Bool(r.args, "collectGarbageOften"); gc {
+		if _, err := jsutil.Call("collectGarbageOften"); err != nil {
+			return nil, err
+		}
+	}
 	var b manager.Backend
 	var err error
 	switch want {

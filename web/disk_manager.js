@@ -55,11 +55,14 @@ export class DiskManager {
     try {
       // _simulateNoSyncAccessHandles and _simulateNoByteStreams (tests
       // only) make the worker behave as in browsers without
-      // createSyncAccessHandle, or whose File streams refuse BYOB readers.
+      // createSyncAccessHandle, or whose File streams refuse BYOB readers;
+      // _debugCollectGarbageOften (tests only; needs chromium's
+      // --js-flags=--expose-gc) runs a full GC in the worker every 2 ms.
       const r = await dm._call("open", {
         backend: options.backend || "auto",
         simulateNoSyncAccessHandles: !!options._simulateNoSyncAccessHandles,
         simulateNoByteStreams: !!options._simulateNoByteStreams,
+        collectGarbageOften: !!options._debugCollectGarbageOften,
       });
       dm.backend = r.backend;
       dm._tempExports = r.tempExports;
@@ -192,9 +195,14 @@ export class DiskManager {
     let file;
     if (this._tempExports) {
       const r = await this._call("exportToTemp", { id, gzip, fileName: name }, { signal, onProgress });
+      // Each handle stays referenced until its promise settles (see hold in
+      // disk_worker.js: Chromium can drop the promise of a collected handle).
       const root = await navigator.storage.getDirectory();
-      const dir = await (await root.getDirectoryHandle("aero")).getDirectoryHandle("exports");
-      file = await (await dir.getFileHandle(r.tempName)).getFile();
+      const aero = await root.getDirectoryHandle("aero");
+      const dir = await aero.getDirectoryHandle("exports");
+      const fh = await dir.getFileHandle(r.tempName);
+      file = await fh.getFile();
+      void [root, aero, dir, fh].length;
     } else {
       // No OPFS sync access handles (the IndexedDB backend's browsers): the
       // export becomes a Blob, which browsers keep on disk when it is large.

@@ -19,6 +19,23 @@ const view = (addr, len) => new Uint8Array(memory.buffer, addr, len);
 const err = (e) => ({ e: { name: (e && e.name) || "Error", message: String((e && e.message) || e) } });
 const guard = (fn) => (...args) => { try { return fn(...args); } catch (e) { return err(e); } };
 
+// hold keeps obj referenced until promise settles. Chromium 156 never
+// settles some pending promises once the object they were asked of is
+// garbage-collected — createSyncAccessHandle() on a FileSystemFileHandle
+// (an OPFS import under constant GC stalled before its first byte), a BYOB
+// read on a File's stream (see openStream) — and a local variable is not
+// enough: V8 keeps across an await only what is used after it
+// (TestStreamSurvivesGC runs imports, exports and verifies under constant GC).
+const held = new Set();
+async function hold(obj, promise) {
+  held.add(obj);
+  try {
+    return await promise;
+  } finally {
+    held.delete(obj);
+  }
+}
+
 let disksDirPromise = null;
 async function subdir(...names) {
   let dir = await navigator.storage.getDirectory();
@@ -39,9 +56,10 @@ yieldChannel.port1.onmessage = () => yielded.shift()();
 // chunk (most are 64 KiB), and that allocation, its page faults and its
 // garbage cost the reading thread more than the bytes do — reusing buffers
 // makes a plain stream-to-handle copy 1.2–1.6× faster here (docs/browser.md).
-// openStream keeps the stream object itself referenced: Chromium 156 can
-// stall a BYOB read forever once the stream (held only by its reader) is
-// garbage-collected.
+// The stream state keeps the stream and its reader referenced (and Go keeps
+// the File) for the whole read: in Chromium 156 a BYOB read whose File,
+// stream and reader were referenced only from the reading loop stalled
+// forever under garbage collection (see hold).
 const streamCounts = { byob: 0, plain: 0 }; // streams opened each way (tests check)
 function openStream(file) {
   const stream = file.stream();
@@ -216,6 +234,10 @@ self.aerodiskIO = {
     };
   },
   streamCounts: () => ({ ...streamCounts }),
+  collectGarbageOften: guard(() => {
+    if (typeof self.gc !== "function") throw new DOMException("gc() is not exposed: start chromium with --js-flags=--expose-gc", "NotSupportedError");
+    setInterval(() => self.gc(), 2);
+  }),
   disksDir: () => (disksDirPromise ||= subdir("aero", "disks")),
   exportsDir: () => subdir("aero", "exports"),
   async createFile(dir, name) {
@@ -226,11 +248,11 @@ self.aerodiskIO = {
       if (e.name !== "NotFoundError") throw e;
     }
     const fh = await dir.getFileHandle(name, { create: true });
-    return fh.createSyncAccessHandle();
+    return hold(fh, fh.createSyncAccessHandle());
   },
   async openFile(dir, name, writable, create = false) {
     const fh = await dir.getFileHandle(name, { create });
-    return fh.createSyncAccessHandle({ mode: writable ? "readwrite" : "read-only" });
+    return hold(fh, fh.createSyncAccessHandle({ mode: writable ? "readwrite" : "read-only" }));
   },
   removeFile: (dir, name) => dir.removeEntry(name),
   async listFiles(dir) {
@@ -245,17 +267,18 @@ self.aerodiskIO = {
   },
   async readText(dir, name) {
     const fh = await dir.getFileHandle(name);
-    return (await fh.getFile()).text();
+    const file = await hold(fh, fh.getFile());
+    return hold(file, file.text());
   },
   // Moves tmp over name. Chromium's move() replaces an existing file; where
   // it refuses, the old file is removed first (readers then fall back to tmp).
   async replaceFile(dir, tmp, name) {
     const fh = await dir.getFileHandle(tmp);
     try {
-      await fh.move(dir, name);
+      await hold(fh, fh.move(dir, name));
     } catch (e) {
       await dir.removeEntry(name).catch(() => {});
-      await fh.move(dir, name);
+      await hold(fh, fh.move(dir, name));
     }
   },
   // Web Lock shared by every tab of the origin: resolves to its release.

@@ -36,10 +36,12 @@ const ChromiumPath = "/usr/bin/chromium"
 // ChromiumFlags are the launch flags known to work on these machines (the
 // background-networking flags keep chromium off the closed network). Each
 // browser also gets a fresh on-disk --user-data-dir: an in-memory
-// (incognito) profile fails large OPFS writes.
+// (incognito) profile fails large OPFS writes. --expose-gc gives workers a
+// gc() that a test calls during an import (it changes nothing else).
 var ChromiumFlags = []string{
 	"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 	"--disable-background-networking", "--disable-component-update", "--disable-sync",
+	"--js-flags=--expose-gc",
 }
 
 // URL paths the harness serves besides the repository.
