@@ -1114,11 +1114,7 @@ func TestNoSyncAccessHandles(t *testing.T) {
 func TestNoByteStreams(t *testing.T) { eachBackend(t, testNoByteStreams) }
 
 func testNoByteStreams(t *testing.T, be string) {
-	requireWasm(t)
-	b := newBrowser(t)
-	b.Backend = be
-	p := newPage(t, b, "page")
-	mustEval(t, p, `await H.open({ backend: args[0], _simulateNoByteStreams: true });`, nil, be)
+	b, p := openDMWith(t, be, map[string]any{"_simulateNoByteStreams": true})
 	fs := referenceFixtures(t)
 	big := filepath.Join(t.TempDir(), "odd.img")
 	writeSparse(t, big, 41<<20+3584, map[int64][]byte{
@@ -1172,11 +1168,7 @@ func testNoByteStreams(t *testing.T, be string) {
 func TestStreamSurvivesGC(t *testing.T) { eachBackend(t, testStreamSurvivesGC) }
 
 func testStreamSurvivesGC(t *testing.T, be string) {
-	requireWasm(t)
-	b := newBrowser(t)
-	b.Backend = be
-	p := newPage(t, b, "page")
-	mustEval(t, p, `await H.open({ backend: args[0], _debugCollectGarbageOften: true });`, nil, be)
+	_, p := openDMWith(t, be, map[string]any{"_debugCollectGarbageOften": true})
 	big := writeNonZero(t, filepath.Join(t.TempDir(), "gc.img"), 96, 5)
 	if err := p.SetFiles("#file", big); err != nil {
 		t.Fatal(err)

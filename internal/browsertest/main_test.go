@@ -124,12 +124,19 @@ func openDM(t *testing.T) (*Browser, *Page) {
 // later pages use the same backend.
 func openDMOn(t *testing.T, be string) (*Browser, *Page) {
 	t.Helper()
+	return openDMWith(t, be, nil)
+}
+
+// openDMWith is openDMOn with more DiskManager.open options (the test-only
+// ones, such as _simulateNoByteStreams).
+func openDMWith(t *testing.T, be string, options map[string]any) (*Browser, *Page) {
+	t.Helper()
 	requireWasm(t)
 	b := newBrowser(t)
 	b.Backend = be
 	p := newPage(t, b, "page1")
 	var backend string
-	mustEval(t, p, `return (await H.open({ backend: args[0] })).backend;`, &backend, be)
+	mustEval(t, p, `return (await H.open({ ...args[1], backend: args[0] })).backend;`, &backend, be, options)
 	if backend != be {
 		t.Fatalf("DiskManager.open({backend:%q}).backend = %q", be, backend)
 	}

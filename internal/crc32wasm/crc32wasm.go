@@ -140,6 +140,9 @@ func (a *asm) tee(l int)             { a.op(opLocalTee); a.b = uleb(a.b, uint64(
 func (a *asm) i32(v int32)           { a.op(opI32Const); a.b = sleb(a.b, int64(v)) }
 func (a *asm) br(op byte, depth int) { a.op(op); a.b = uleb(a.b, uint64(depth)) }
 
+// not pushes ^l.
+func (a *asm) not(l int) { a.get(l); a.i32(-1); a.op(opI32Xor) }
+
 // advance emits ptr += n; len -= n.
 func (a *asm) advance(n int32) {
 	a.get(lPtr)
@@ -192,9 +195,7 @@ func (a *asm) lookupAt(word, byteIdx int, base uint32) {
 func updateBody() []byte {
 	var a asm
 	// crc = ^crc
-	a.get(lCRC)
-	a.i32(-1)
-	a.op(opI32Xor)
+	a.not(lCRC)
 	a.set(lCRC)
 
 	// while len >= 16: slicing-by-16. The four words are loaded first and
@@ -256,9 +257,7 @@ func updateBody() []byte {
 	a.op(opEnd, opEnd)
 
 	// return ^crc
-	a.get(lCRC)
-	a.i32(-1)
-	a.op(opI32Xor)
+	a.not(lCRC)
 	a.op(opEnd)
 
 	// Body: one local declaration (4 × i32), then the code.
@@ -430,9 +429,7 @@ func update16Body() []byte {
 		a.simdMem(simdStore, uint32(scratchOffset+16*k))
 	}
 	// acc = ^crc; for each lane in order: acc = shift(acc) ^ lane's register.
-	a.get(u16CRC)
-	a.i32(-1)
-	a.op(opI32Xor)
+	a.not(u16CRC)
 	a.set(u16Acc)
 	for j := range 16 {
 		for b := range 4 {
@@ -453,9 +450,7 @@ func update16Body() []byte {
 		a.op(opI32Xor)
 		a.set(u16Acc)
 	}
-	a.get(u16Acc)
-	a.i32(-1)
-	a.op(opI32Xor)
+	a.not(u16Acc)
 	a.op(opEnd)
 
 	body := uleb(nil, 2)
