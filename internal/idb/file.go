@@ -161,15 +161,8 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 		m := min(len(p)-done, ChunkSize-in)
 		if in == 0 && m == ChunkSize {
 			// A whole chunk (an import's every write): queued straight
-			// from p, without passing through buf. What it replaces —
-			// buffered writes, a chunk being read ahead — is stale.
-			if f.bufIdx == idx {
-				f.bufIdx, f.dirty = -1, false
-			}
-			if f.ahead != nil && f.ahead.idx == idx {
-				f.ahead = nil
-			}
-			f.size = max(f.size, pos+int64(m))
+			// from p, without passing through buf.
+			f.replaced(idx, pos+int64(m))
 			if err := f.enqueue(idx, p[done:done+m]); err != nil {
 				return done, err
 			}
@@ -213,28 +206,23 @@ func (f *File) PutChunk(idx int64, data safejs.Value, n int, allZero bool) (sent
 	if idx < 0 || n <= 0 || n > ChunkSize {
 		return false, fmt.Errorf("%w: chunk %d of %d bytes", catalog.ErrInvalid, idx, n)
 	}
-	if f.bufIdx == idx { // replaced whole
+	f.replaced(idx, idx*ChunkSize+int64(n))
+	if err := f.queue(idx, data, allZero); err != nil {
+		return false, err
+	}
+	return len(f.pending) == 0, nil
+}
+
+// replaced forgets what a whole new chunk idx, ending at byte end, makes
+// stale: buffered writes to it, its read ahead.
+func (f *File) replaced(idx, end int64) {
+	if f.bufIdx == idx {
 		f.bufIdx, f.dirty = -1, false
 	}
 	if f.ahead != nil && f.ahead.idx == idx {
 		f.ahead = nil
 	}
-	f.size = max(f.size, idx*ChunkSize+int64(n))
-	if allZero {
-		if f.present[idx] {
-			delete(f.present, idx)
-			f.pending = append(f.pending, pendingOp{idx: idx, del: true})
-		}
-	} else {
-		f.present[idx] = true
-		f.pending = append(f.pending, pendingOp{idx: idx, data: data})
-	}
-	if len(f.pending) >= batchChunks {
-		if err := f.submit(); err != nil {
-			return false, err
-		}
-	}
-	return len(f.pending) == 0, nil
+	f.size = max(f.size, end)
 }
 
 // Submit puts the queued chunks now (in the background; Flush waits).
@@ -262,30 +250,39 @@ func (f *File) retire() error {
 }
 
 // enqueue copies a chunk out of Go memory into a staging array and queues
-// its put (or, all zeros, the delete of what was stored).
+// it.
 func (f *File) enqueue(idx int64, b []byte) error {
 	if zero.Is(b) {
+		return f.queue(idx, safejs.Undefined(), true)
+	}
+	var dst safejs.Value
+	var err error
+	if len(b) == ChunkSize {
+		dst, err = f.stagingSlot(len(f.pending))
+	} else {
+		dst, err = newUint8Array(len(b)) // exactly sized: the clone copies the whole buffer
+	}
+	if err != nil {
+		return err
+	}
+	if _, err := safejs.CopyBytesToJS(dst, b); err != nil {
+		return err
+	}
+	return f.queue(idx, dst, false)
+}
+
+// queue queues the put of chunk idx's data (or, allZero, the delete of
+// what was stored) and puts a full batch.
+func (f *File) queue(idx int64, data safejs.Value, allZero bool) error {
+	if allZero {
 		if !f.present[idx] {
 			return nil
 		}
 		delete(f.present, idx)
 		f.pending = append(f.pending, pendingOp{idx: idx, del: true})
 	} else {
-		var dst safejs.Value
-		var err error
-		if len(b) == ChunkSize {
-			dst, err = f.stagingSlot(len(f.pending))
-		} else {
-			dst, err = newUint8Array(len(b)) // exactly sized: the clone copies the whole buffer
-		}
-		if err != nil {
-			return err
-		}
-		if _, err := safejs.CopyBytesToJS(dst, b); err != nil {
-			return err
-		}
 		f.present[idx] = true
-		f.pending = append(f.pending, pendingOp{idx: idx, data: dst})
+		f.pending = append(f.pending, pendingOp{idx: idx, data: data})
 	}
 	if len(f.pending) >= batchChunks {
 		return f.submit()
