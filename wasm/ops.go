@@ -106,15 +106,16 @@ func (w *worker) dispatch(r *request) (any, error) {
 // sweeps files (or chunks) a killed tab left behind.
 func (w *worker) open(r *request) (any, error) {
 	want, _ := jsutil.Str(r.args, "backend")
-	if hide, _ := jsutil.Bool(r.args, "simulateNoSyncAccessHandles"); hide {
-		jsutil.Call("hideSyncAccessHandles")
-	}
-	if hide, _ := jsutil.Bool(r.args, "simulateNoByteStreams"); hide {
-		jsutil.Call("hideByteStreams")
-	}
-	if gc, _ := jsutil.Bool(r.args, "collectGarbageOften"); gc {
-		if _, err := jsutil.Call("collectGarbageOften"); err != nil {
-			return nil, err
+	// Test-only options, each carried out by a worker helper.
+	for _, o := range []struct{ arg, helper string }{
+		{"simulateNoSyncAccessHandles", "hideSyncAccessHandles"},
+		{"simulateNoByteStreams", "hideByteStreams"},
+		{"collectGarbageOften", "collectGarbageOften"},
+	} {
+		if on, _ := jsutil.Bool(r.args, o.arg); on {
+			if _, err := jsutil.Call(o.helper); err != nil {
+				return nil, err
+			}
 		}
 	}
 	var b manager.Backend

@@ -4,7 +4,7 @@
 // memory, and report exceptions as values ({e: {name, message}}) so Go sees
 // their names.
 "use strict";
-importScripts("./wasm_exec.js", "./crc32_kernel.js");
+importScripts("./wasm_exec.js");
 
 let memory = null; // the Go instance's WebAssembly.Memory
 // The same script runs two roles: the disk worker, and (named
@@ -425,13 +425,13 @@ self.aerodiskIO = {
 //   helper → disk  {job, buf} (transferred back) after checksumming its first n bytes · {job, crc} after end
 let crcKernel = null; // the kernel's exports, loaded before the helper is ready
 const helperCRCs = new Map(); // job → CRC so far
-function loadCRCKernel() {
-  return WebAssembly.instantiateStreaming(fetch("./crc32.wasm")).then(({ instance }) => {
-    const k = instance.exports;
-    const need = k.data.value + crc32KernelBytes(k) - k.mem.buffer.byteLength;
-    if (need > 0) k.mem.grow(Math.ceil(need / 65536));
-    crcKernel = k;
-  });
+async function loadCRCKernel() {
+  importScripts("./crc32_kernel.js"); // crc32Update: the helper's alone
+  const { instance } = await WebAssembly.instantiateStreaming(fetch("./crc32.wasm"));
+  const k = instance.exports;
+  const need = k.data.value + crc32KernelBytes(k) - k.mem.buffer.byteLength;
+  if (need > 0) k.mem.grow(Math.ceil(need / 65536));
+  crcKernel = k;
 }
 function crcMessage(m) {
   const { job } = m;
