@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -16,8 +17,9 @@ import (
 	"aerodisk/internal/webserve"
 )
 
-// runServe serves the page: a read-only static file server on loopback with
-// the headers the worker needs (see internal/webserve).
+// runServe serves the page: a read-only static file server (on loopback
+// unless --addr says otherwise) with the headers the worker needs (see
+// internal/webserve).
 //
 //	aerodisk serve [--dir DIR] [--port PORT] [--addr HOST:PORT]
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -49,12 +51,19 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer h.Close()
 	h.Gzip = !f.bools["--no-gzip"]
 
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen(listenNetwork(addr), addr)
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: logRequests(h, stderr), ReadHeaderTimeout: 10 * time.Second}
-	fmt.Fprintf(stdout, "serving %s on %s\n", dir, serveURL(ln.Addr()))
+	srv := newServer(logRequests(h, stderr))
+	url, local, exposed := serveURLs(ln.Addr())
+	if exposed {
+		fmt.Fprintf(stderr, "warning: listening on %s, reachable from the network: anyone who can connect can read every file under %s\n", ln.Addr(), dir)
+	}
+	fmt.Fprintf(stdout, "serving %s on %s\n", dir, url)
+	if local != "" {
+		fmt.Fprintf(stdout, "open locally: %s\n", local)
+	}
 	if _, err := os.Stat(filepath.Join(dir, "web", "aerodisk.wasm")); err != nil {
 		fmt.Fprintf(stderr, "note: %s is missing; build it with `make wasm` (make serve does)\n", filepath.Join(dir, "web", "aerodisk.wasm"))
 	}
@@ -98,16 +107,65 @@ func serveAddr(addr, port, envPort string) (string, error) {
 	return net.JoinHostPort("127.0.0.1", port), nil
 }
 
-// serveURL is the address to open in a browser.
-func serveURL(a net.Addr) string {
+// Server timeouts, variables so tests can shorten them. There is no
+// WriteTimeout: it would cut off a multi-GB image download on a slow link.
+// ReadTimeout bounds reading a request (headers and body) and never a
+// response, as only GET and HEAD are served; once it passes during a long
+// download it cancels the request's context, which the file handler does not
+// watch.
+var (
+	readHeaderTimeout = 10 * time.Second
+	readTimeout       = 30 * time.Second
+	idleTimeout       = 60 * time.Second // closes idle keep-alive connections
+)
+
+func newServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: readHeaderTimeout,
+		ReadTimeout:       readTimeout,
+		IdleTimeout:       idleTimeout,
+	}
+}
+
+// listenNetwork is tcp4 for an IPv4 host: plain tcp turns 0.0.0.0 into a
+// dual-stack [::] listener, which is not what was asked for.
+func listenNetwork(addr string) string {
+	host, _, _ := net.SplitHostPort(addr)
+	if ip, err := netip.ParseAddr(host); err == nil && ip.Is4() {
+		return "tcp4"
+	}
+	return "tcp"
+}
+
+// serveURLs returns the URL of the listen address a, whether a is reachable
+// from the network (not loopback), and for an unspecified address (0.0.0.0,
+// ::) a loopback URL to open on this machine.
+func serveURLs(a net.Addr) (url, local string, exposed bool) {
 	host, port, err := net.SplitHostPort(a.String())
 	if err != nil {
-		return "http://" + a.String() + "/"
+		return "http://" + a.String() + "/", "", true
 	}
-	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
-		host = "127.0.0.1"
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return httpURL(host, port), "", true
 	}
-	return "http://" + net.JoinHostPort(host, port) + "/"
+	ip = ip.Unmap()
+	url = httpURL(ip.String(), port)
+	switch {
+	case ip.IsLoopback():
+		return url, "", false
+	case ip == netip.IPv4Unspecified():
+		local = httpURL("127.0.0.1", port)
+	case ip == netip.IPv6Unspecified():
+		local = httpURL("::1", port)
+	}
+	return url, local, true
+}
+
+// httpURL brackets IPv6 hosts and escapes a zone's % (RFC 6874).
+func httpURL(host, port string) string {
+	return "http://" + strings.ReplaceAll(net.JoinHostPort(host, port), "%", "%25") + "/"
 }
 
 // repoRoot finds the aerodisk module root from the working directory up, so
