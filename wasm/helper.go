@@ -139,14 +139,32 @@ func (r *remoteCompressor) Start(p []byte) func() ([]byte, uint32, error) {
 	}
 }
 
+// handleFile is a backend file with a sync access handle (OPFS) that JS
+// can write stream chunks into directly.
+type handleFile interface {
+	Handle() safejs.Value
+	MapErr(op string, err error) error
+}
+
+// chunkFile is a backend file that takes whole chunks held in JS (IndexedDB).
+type chunkFile interface {
+	PutChunk(idx int64, data safejs.Value, n int, allZero bool) (sent bool, err error)
+	Submit() error
+}
+
+var (
+	_ handleFile = (*opfs.File)(nil)
+	_ chunkFile  = (*idb.File)(nil)
+)
+
 // CopyTo implements manager.StreamCopier: the file's stream goes straight
 // into the OPFS file (no copy through Go memory) and to the checksum worker,
 // so the CRC runs in parallel with the copy.
 func (f *fileInput) CopyTo(ctx context.Context, dst manager.File, progress func(done int64)) (uint32, error) {
-	if idf, ok := dst.(*idb.File); ok {
-		return f.copyToIDB(ctx, idf, progress)
+	if cf, ok := dst.(chunkFile); ok {
+		return f.copyToChunks(ctx, cf, progress)
 	}
-	of, ok := dst.(*opfs.File)
+	of, ok := dst.(handleFile)
 	if !ok {
 		return 0, manager.ErrNoFastCopy
 	}
@@ -183,17 +201,17 @@ func (f *fileInput) CopyTo(ctx context.Context, dst manager.File, progress func(
 	return crcEnd(job)
 }
 
-// maxHeldChunks bounds the chunks copyToIDB holds before posting them for
+// maxHeldChunks bounds the chunks copyToChunks holds before posting them for
 // the CRC: the disk worker reads into 16 buffers it gets back from the
 // checksum worker (CRC_BUFS in web/disk_worker.js), so holding at most half
 // of them keeps its reading going.
 const maxHeldChunks = 8
 
-// copyToIDB is CopyTo for an IndexedDB disk: the stream is assembled into
+// copyToChunks is CopyTo for an IndexedDB disk: the stream is assembled into
 // chunk-sized Uint8Arrays in JS (one copy, none through Go memory), the
 // file puts them, and then they are transferred to the checksum worker, so
 // the CRC runs off this worker's thread.
-func (f *fileInput) copyToIDB(ctx context.Context, dst *idb.File, progress func(done int64)) (uint32, error) {
+func (f *fileInput) copyToChunks(ctx context.Context, dst chunkFile, progress func(done int64)) (uint32, error) {
 	jobV, err := jsutil.Call("crcBegin")
 	if err != nil {
 		return 0, err

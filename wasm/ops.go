@@ -48,10 +48,27 @@ func (w *worker) dispatch(r *request) (any, error) {
 		return nil, fmt.Errorf("%w: the disk manager is not open", catalog.ErrInvalid)
 	}
 	m, a := dm.m, r.args
+	// A string argument of the wrong type (a number for a name) is refused
+	// by name before anything runs, never rendered into a name.
+	for _, k := range stringArgs {
+		if _, err := jsutil.Str(a, k); err != nil {
+			return nil, fmt.Errorf("%w: %v", catalog.ErrInvalid, err)
+		}
+	}
 	str := func(k string) string { s, _ := jsutil.Str(a, k); return s }
+	return dm.run(r, m, a, str)
+}
+
+// stringArgs are the arguments that must be strings (or absent, or null).
+var stringArgs = []string{"id", "name", "kind", "fileName", "hddId", "cdId"}
+
+// run performs one request; str reads a string argument.
+func (dm *diskManager) run(r *request, m *manager.Manager, a safejs.Value, str func(string) string) (any, error) {
 	switch r.op {
 	case "listDisks":
 		return m.List()
+	case "openReport":
+		return m.Report(), nil
 	case "getDisk":
 		return m.Get(str("id"))
 	case "createBlankDisk":
@@ -87,16 +104,23 @@ func (w *worker) dispatch(r *request) (any, error) {
 	case "getMounts":
 		return m.Mounts()
 	case "setMounts":
-		var mounts catalog.Mounts
+		// Partial<Mounts>: a drive whose key is absent keeps its disk; null
+		// or "" unmounts it.
+		var ch manager.MountChange
 		for _, k := range []struct {
 			key string
+			set *bool
 			dst **string
-		}{{"hddId", &mounts.HddID}, {"cdId", &mounts.CdID}} {
+		}{{"hddId", &ch.SetHdd, &ch.HddID}, {"cdId", &ch.SetCd, &ch.CdID}} {
+			if !jsutil.Has(a, k.key) {
+				continue
+			}
+			*k.set = true
 			if s := str(k.key); s != "" {
 				*k.dst = &s
 			}
 		}
-		return m.SetMounts(mounts)
+		return m.SetMounts(ch)
 	}
 	return nil, fmt.Errorf("%w: unknown operation %q", catalog.ErrInvalid, r.op)
 }
@@ -157,7 +181,8 @@ func (w *worker) open(r *request) (any, error) {
 	w.dm = &diskManager{m: m}
 	w.mu.Unlock()
 	// Without sync access handles the page downloads exports another way.
-	return map[string]any{"backend": b.Name(), "tempExports": tempExports}, nil
+	// The report says what opening recovered or swept.
+	return map[string]any{"backend": b.Name(), "tempExports": tempExports, "report": m.Report()}, nil
 }
 
 // exportToTemp writes an export into aero/exports/<name> for the page to

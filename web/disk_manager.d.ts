@@ -27,6 +27,44 @@ export interface DiskMeta {
   sourceFormat?: DiskFormat;
   /** CRC32 of the uploaded file's bytes */
   sourceChecksum?: Checksum;
+  /** length of the stored file in bytes */
+  fileSizeBytes?: number;
+  /** storage the disk took when it was stored */
+  storedBytes?: number;
+  /** facts a person should know about how the disk was made */
+  warnings?: string[];
+  /** set on a disk rebuilt from its file after the catalog was lost */
+  recovered?: { atMs: number; from: string };
+}
+
+/** What DiskManager.open() found and repaired (docs/browser.md, "Durability"). */
+export interface OpenReport {
+  recovery?: {
+    reason: string;
+    /** the catalog generation the disks were taken from, "" when none */
+    from: string;
+    recovered: { id: string; name: string; fileName: string; format: string; problem?: string }[];
+    /** records no longer listed because their file is gone */
+    unlisted: string[];
+    /** where the unreadable catalog's bytes were kept */
+    kept?: string;
+  };
+  /** pending files whose commit had reached the catalog, completed */
+  finished?: string[];
+  /** unfinished imports of dead tabs, removed */
+  swept?: string[];
+  /** parts of the catalog that could not be used (left as they are) */
+  notes?: string[];
+}
+
+export interface VerifyResult {
+  ok: boolean;
+  /** CRC32 of the logical content now */
+  checksum: string;
+  /** the disk had no checksum: this one was recorded, not verified */
+  recorded?: boolean;
+  /** for a disk kept in its container: the container still holds the imported file's bytes */
+  sourceOk?: boolean;
 }
 
 export interface Progress {
@@ -53,6 +91,10 @@ export type DiskErrorName =
 export interface LongOptions {
   /** called at most ~10 times a second */
   onProgress?: (p: Progress) => void;
+  /**
+   * Aborting an import before its promise settles rejects it with AbortError
+   * and stores nothing (docs/browser.md, "What a resolved promise guarantees").
+   */
   signal?: AbortSignal;
 }
 
@@ -65,6 +107,10 @@ export declare class DiskManager {
   static open(options?: { backend?: "auto" | Backend }): Promise<DiskManager>;
   /** the backend chosen by open() */
   readonly backend: Backend;
+  /** what open() found and repaired */
+  readonly openReport: OpenReport;
+  /** the open report, with any recovery since */
+  recoveryReport(): Promise<OpenReport>;
   listDisks(): Promise<DiskMeta[]>;
   getDisk(id: string): Promise<DiskMeta>;
   createBlankDisk(options: { name: string; sizeBytes: number; kind?: DiskKind }): Promise<DiskMeta>;
@@ -72,10 +118,11 @@ export declare class DiskManager {
   importDiskConverted(file: File, options?: ImportOptions): Promise<DiskMeta>;
   exportDisk(id: string, options?: LongOptions & { gzip?: boolean }): Promise<ReadableStream<Uint8Array>>;
   exportDiskToFile(id: string, options?: LongOptions & { gzip?: boolean; fileName?: string }): Promise<void>;
-  verifyDisk(id: string, options?: LongOptions): Promise<{ ok: boolean; checksum: string }>;
+  verifyDisk(id: string, options?: LongOptions): Promise<VerifyResult>;
   renameDisk(id: string, name: string): Promise<DiskMeta>;
   deleteDisk(id: string): Promise<void>;
   getMounts(): Promise<Mounts>;
+  /** a drive left out keeps its disk; null unmounts it */
   setMounts(mounts: Partial<Mounts>): Promise<Mounts>;
   storageInfo(): Promise<{ usage: number; quota: number; persisted: boolean }>;
   requestPersistence(): Promise<boolean>;

@@ -66,6 +66,7 @@ export class DiskManager {
       });
       dm.backend = r.backend;
       dm._tempExports = r.tempExports;
+      dm.openReport = r.report || {};
     } catch (e) {
       worker.terminate();
       throw e;
@@ -115,30 +116,63 @@ export class DiskManager {
         call.cleanup = () => signal.removeEventListener("abort", onAbort);
       }
       this._calls.set(id, call);
-      this._worker.postMessage({ id, op, args }, transfer || []);
-      call.id = id;
+      try {
+        this._worker.postMessage({ id, op, args }, transfer || []);
+      } catch (e) {
+        // A function or other uncloneable value among the arguments.
+        this._calls.delete(id);
+        if (call.cleanup) call.cleanup();
+        reject(e && e.name === "DataCloneError" ? invalid("The arguments must be plain data (strings, numbers, a File).") : e);
+      }
     });
+  }
+
+  /**
+   * An import: the worker's answer, except that an import whose signal
+   * fired before its promise settled never resolves. The worker commits an
+   * import only if no abort has reached it; when the abort arrives just
+   * after the commit, the disk is deleted again here and the promise
+   * rejects with AbortError, so an aborted import never leaves a disk.
+   * @private
+   */
+  async _import(args, { signal, onProgress }) {
+    const disk = await this._call("importDisk", args, { signal, onProgress });
+    if (signal && signal.aborted) {
+      try {
+        await this._call("deleteDisk", { id: disk.id });
+      } catch (e) {
+        if (e.name !== "NotFoundError") return disk; // kept: it could not be undone (another tab opened it)
+      }
+      throw abortError();
+    }
+    return disk;
   }
 
   /** @returns {Promise<DiskMeta[]>} newest lastUsedAtMs first */
   listDisks() { return this._call("listDisks"); }
   getDisk(id) { return this._call("getDisk", { id }); }
 
-  createBlankDisk({ name, sizeBytes, kind } = {}) {
+  createBlankDisk(options) {
+    if (!isObject(options)) return Promise.reject(invalid("createBlankDisk needs { name, sizeBytes }."));
+    const { name, sizeBytes, kind } = options;
     if (!Number.isSafeInteger(sizeBytes)) return Promise.reject(invalid("sizeBytes must be a whole number of bytes."));
     return this._call("createBlankDisk", { name, sizeBytes, kind });
   }
 
   /** Stores the file as it is. */
-  importDisk(file, { name, kind, onProgress, signal } = {}) {
+  importDisk(file, options = {}) {
     if (!(file instanceof Blob)) return Promise.reject(invalid("importDisk needs a File."));
-    return this._call("importDisk", { file, name, kind, convert: false }, { signal, onProgress });
+    if (!isObject(options)) return Promise.reject(invalid("The import options must be an object."));
+    const { name, kind, onProgress, signal } = options;
+    return this._import({ file, name, kind, convert: false }, { signal, onProgress });
   }
 
   /** Converts the file into AEROSPAR (ISO images stay ISO). */
-  importDiskConverted(file, { name, kind, onProgress, signal } = {}) {
+  importDiskConverted(file, options = {}) {
     if (!(file instanceof Blob)) return Promise.reject(invalid("importDiskConverted needs a File."));
-    return this._call("importDisk", { file, name, kind, convert: true }, { signal, onProgress });
+    if (!isObject(options)) return Promise.reject(invalid("The import options must be an object."));
+    const { name, kind, onProgress, signal } = options;
+    return this._import({ file, name, kind, convert: true }, { signal, onProgress });
   }
 
   /**
@@ -226,7 +260,25 @@ export class DiskManager {
   renameDisk(id, name) { return this._call("renameDisk", { id, name }); }
   deleteDisk(id) { return this._call("deleteDisk", { id }); }
   getMounts() { return this._call("getMounts"); }
-  setMounts({ hddId = null, cdId = null } = {}) { return this._call("setMounts", { hddId, cdId }); }
+
+  /**
+   * Changes the mounts: a drive left out keeps its disk, null unmounts it.
+   * @param {Partial<Mounts>} mounts
+   */
+  setMounts(mounts) {
+    if (!isObject(mounts)) return Promise.reject(invalid("setMounts needs an object such as { hddId, cdId }."));
+    const args = {};
+    for (const key of ["hddId", "cdId"]) {
+      if (!(key in mounts) || mounts[key] === undefined) continue;
+      const v = mounts[key];
+      if (v !== null && typeof v !== "string") return Promise.reject(invalid(`${key} must be a disk id or null.`));
+      args[key] = v;
+    }
+    return this._call("setMounts", args);
+  }
+
+  /** What opening found and repaired (a recovered catalog, swept imports), and any recovery since. */
+  recoveryReport() { return this._call("openReport"); }
 
   async storageInfo() {
     const { usage = 0, quota = 0 } = await navigator.storage.estimate();
@@ -256,6 +308,8 @@ export class DiskManager {
     }
   }
 }
+
+function isObject(v) { return v !== null && typeof v === "object"; }
 
 // throttle passes progress on at most ~10 times a second (always the last).
 function throttle(fn) {

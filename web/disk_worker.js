@@ -255,6 +255,22 @@ self.aerodiskIO = {
     return hold(fh, fh.createSyncAccessHandle({ mode: writable ? "readwrite" : "read-only" }));
   },
   removeFile: (dir, name) => dir.removeEntry(name),
+  async exists(dir, name) {
+    try {
+      await dir.getFileHandle(name);
+      return true;
+    } catch (e) {
+      if (e.name === "NotFoundError") return false;
+      if (e.name === "TypeMismatchError") return true; // a directory of that name
+      throw e;
+    }
+  },
+  // Renames a file within dir (a pending file into place); the target does
+  // not exist (the caller checked).
+  async renameFile(dir, from, to) {
+    const fh = await dir.getFileHandle(from);
+    await hold(fh, fh.move(dir, to));
+  },
   async listFiles(dir) {
     const out = [];
     for await (const [name, h] of dir.entries()) if (h.kind === "file") out.push(name);
@@ -281,15 +297,17 @@ self.aerodiskIO = {
       await hold(fh, fh.move(dir, name));
     }
   },
-  // Web Lock shared by every tab of the origin: resolves to its release.
-  lock: (name) =>
-    new Promise((held) => {
-      navigator.locks.request(name, () => new Promise((release) => held(release)));
+  // Web Lock shared by every tab of the origin, exclusive or shared:
+  // resolves to its release, which returns a promise that settles once the
+  // lock is free again.
+  lock: (name, exclusive = true) =>
+    new Promise((held, failed) => {
+      const req = navigator.locks.request(name, { mode: exclusive ? "exclusive" : "shared" },
+        () => new Promise((release) => held(() => { release(); return req; })));
+      req.catch(failed);
     }),
   // The same without waiting: resolves to null when another holder has it
-  // (shared locks coexist; exclusive ones do not), else to its release,
-  // which returns a promise that settles once the lock is free again — so
-  // this worker's next tryLock cannot find its own lock still held.
+  // (shared locks coexist; exclusive ones do not), else to its release.
   tryLock: (name, exclusive) =>
     new Promise((held) => {
       const req = navigator.locks.request(name, { mode: exclusive ? "exclusive" : "shared", ifAvailable: true }, (lock) => {
@@ -298,6 +316,11 @@ self.aerodiskIO = {
       });
       req.catch(() => held(null));
     }),
+  // The names of the locks held now, by any tab of the origin.
+  async heldLocks() {
+    const { held = [] } = await navigator.locks.query();
+    return held.map((l) => l.name);
+  },
   estimate: () => navigator.storage.estimate(),
   crashHelper: () => { if (helperInstance) helperInstance.postMessage({ crash: true }); },
 

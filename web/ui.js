@@ -202,7 +202,22 @@ function renderDisks() {
     name.className = "disk-name";
     name.textContent = d.name;
     if (d.sourceFileName && d.sourceFileName !== d.name) name.title = `Imported from ${d.sourceFileName}`;
-    cell(tr, "Name", name).className = "name";
+    const nameCell = cell(tr, "Name", name);
+    nameCell.className = "name";
+    if (d.recovered) {
+      const badge = document.createElement("span");
+      badge.className = "badge recovered";
+      badge.textContent = "recovered";
+      badge.title = "Rebuilt from its file after the disk catalog was lost: check it and give it a name.";
+      nameCell.append(" ", badge);
+    }
+    if (Array.isArray(d.warnings) && d.warnings.length) {
+      const badge = document.createElement("span");
+      badge.className = "badge warn disk-warnings";
+      badge.textContent = d.warnings.length === 1 ? "1 note" : `${d.warnings.length} notes`;
+      badge.title = d.warnings.join("\n");
+      nameCell.append(" ", badge);
+    }
     cell(tr, "Kind", KIND[d.kind] || d.kind || "—").className = "kind";
     cell(tr, "Format", FORMAT[d.format] || d.format || "—").className = "format";
     const size = cell(tr, "Size", formatBytes(d.sizeBytes));
@@ -598,6 +613,32 @@ $("persist-button").addEventListener("click", async () => {
   refreshStorage();
 });
 
+// ---------- what opening found ----------
+
+// showReport tells a person what the engine repaired when it opened: a
+// catalog recovered, unfinished imports of closed tabs removed or
+// completed, parts of the catalog it could not use. Nothing is ever
+// deleted but those unfinished imports, and the notice says so.
+function showReport(r) {
+  const lines = [];
+  const n = (k, one, many) => (k === 1 ? one : many.replace("%d", k));
+  const rec = r && r.recovery;
+  if (rec) {
+    const rebuilt = (rec.recovered || []).length;
+    lines.push(`The disk catalog could not be read (${rec.reason}), so it was rebuilt${rec.from ? ` from its previous copy (${rec.from})` : ""}. Nothing was deleted.`);
+    if (rebuilt) lines.push(n(rebuilt, "1 disk was recovered from its file; it is marked “recovered” below: rename it.", "%d disks were recovered from their files; they are marked “recovered” below: rename them."));
+    if ((rec.unlisted || []).length) lines.push(n(rec.unlisted.length, "1 disk of the old catalog is no longer listed: its file is gone.", "%d disks of the old catalog are no longer listed: their files are gone."));
+    if (rec.kept) lines.push(`The unreadable catalog was kept as ${rec.kept}.`);
+  }
+  if (r && (r.swept || []).length) lines.push(n(r.swept.length, "1 unfinished import of a closed tab was removed.", "%d unfinished imports of closed tabs were removed."));
+  if (r && (r.finished || []).length) lines.push(n(r.finished.length, "1 import that a closed tab had just saved was completed.", "%d imports that closed tabs had just saved were completed."));
+  for (const note of (r && r.notes) || []) lines.push(`Part of the catalog could not be used and was left as it is: ${note}.`);
+  $("recovery-list").replaceChildren(...lines.map((text) => { const li = document.createElement("li"); li.textContent = text; return li; }));
+  $("recovery").hidden = lines.length === 0;
+}
+
+$("recovery-dismiss").addEventListener("click", () => { $("recovery").hidden = true; });
+
 // ---------- start ----------
 
 async function start() {
@@ -617,6 +658,7 @@ async function start() {
       label.lastChild.textContent = " convert to a sparse raw disk";
     }
     status(`Ready. Disks are stored in ${dm.backend === "idb" ? "IndexedDB" : "the origin private file system (OPFS)"}.`);
+    showReport(dm.openReport);
     await refresh();
     await refreshStorage();
     document.documentElement.dataset.state = "ready";

@@ -878,66 +878,6 @@ func testTwoPagesUpdateAtOnce(t *testing.T, be string) {
 	}
 }
 
-func TestOrphanSweep(t *testing.T) { eachBackend(t, testOrphanSweep) }
-
-func testOrphanSweep(t *testing.T, be string) {
-	requireWasm(t)
-	b := newBrowser(t)
-	b.Backend = be
-	p := newPage(t, b, "page1")
-	// Files a killed tab left: no metadata names them.
-	mustEval(t, p, `await H.plantOrphan("0b1e9f3c-dead-4bad-8bad-000000000001", "img", new Uint8Array(1 << 20).fill(7));
-		await H.plantOrphan("0b1e9f3c-dead-4bad-8bad-000000000002", "aerospar", "partial");
-		await H.open();`, nil)
-	if l := listDisks(t, p); len(l) != 0 {
-		t.Errorf("orphans listed: %+v", l)
-	}
-	if f := diskFiles(t, p); len(f) != 0 {
-		t.Errorf("orphans not swept: %q", f)
-	}
-
-	// With a disk in the catalog, only the orphan goes.
-	var d diskMeta
-	mustEval(t, p, `return dm.createBlankDisk({ name: "kept", sizeBytes: 1 << 20 });`, &d)
-	mustEval(t, p, `await H.plantOrphan("0b1e9f3c-dead-4bad-8bad-000000000003", "qcow2", "stale");`, nil)
-	p2 := newPage(t, b, "page2")
-	mustEval(t, p2, `await H.open();`, nil)
-	want := []string{d.ID} // a blank disk is a file on OPFS, nothing on IndexedDB
-	if be == "idb" {
-		want = nil
-	}
-	if f := diskFiles(t, p2); !slices.Equal(f, want) {
-		t.Errorf("after the second open the store holds %q, want %q", f, want)
-	}
-
-	// An import running in one tab is neither listed nor swept by a tab
-	// that opens meanwhile.
-	big := filepath.Join(t.TempDir(), "big.img")
-	writeSparse(t, big, 1<<30, map[int64][]byte{0: testutil.MixedData(1<<20, 3)})
-	if err := p.SetFiles("#file", big); err != nil {
-		t.Fatal(err)
-	}
-	mustEval(t, p, `globalThis.started = new Promise((ok) => {
-			globalThis.running = dm.importDisk(H.inputFile(), { name: "running", onProgress: (pr) => pr.processedBytes > 0 && ok() });
-			globalThis.running.then(ok, ok);
-		});
-		await started;`, nil)
-	p3 := newPage(t, b, "page3")
-	var during []diskMeta
-	mustEval(t, p3, `await H.open(); return dm.listDisks();`, &during)
-	for _, x := range during {
-		if x.Name == "running" {
-			t.Errorf("a running import is listed in another tab: %+v", x)
-		}
-	}
-	var done diskMeta
-	mustEval(t, p, `return running;`, &done)
-	checkMeta(t, be, done, "running", "hdd", "raw", 1<<30, crcFile(t, big))
-	if l := listDisks(t, p3); len(l) != 2 {
-		t.Errorf("after the import the other tab lists %d disks", len(l))
-	}
-}
-
 func TestErrorNames(t *testing.T) { eachBackend(t, testErrorNames) }
 
 func testErrorNames(t *testing.T, be string) {

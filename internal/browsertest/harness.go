@@ -18,10 +18,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/inspector"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/cdproto/storage"
 	"github.com/chromedp/chromedp"
@@ -246,6 +249,27 @@ func (b *Browser) NewPage(name, url string) (*Page, error) {
 
 // Close closes the tab.
 func (p *Page) Close() { p.cancel() }
+
+// Crash kills the tab's renderer process (CDP Page.crash), as a crashed or
+// killed tab dies: its workers die with it, without running any cleanup,
+// and the Web Locks they held are released. The Page is unusable after.
+func (p *Page) Crash() {
+	crashed := make(chan struct{})
+	var once sync.Once
+	chromedp.Listen(p.ctx, func(ev any) {
+		if _, ok := ev.(*inspector.EventTargetCrashed); ok {
+			once.Do(func() { close(crashed) })
+		}
+	})
+	ctx, cancel := context.WithTimeout(p.ctx, 5*time.Second)
+	defer cancel()
+	go func() {
+		chromedp.Call(ctx, page.Crash, cdp.Empty{}) // never answers: the renderer is gone
+		once.Do(func() { close(crashed) })
+	}()
+	<-crashed
+	p.cancel()
+}
 
 // Context is the tab's chromedp context, for actions the helpers lack.
 func (p *Page) Context() context.Context { return p.ctx }

@@ -751,3 +751,32 @@ func TestPageDragAndDrop(t *testing.T) {
 		t.Errorf("dropped import %+v, want checksum %s", r, crcBytes(data))
 	}
 }
+
+// TestPageShowsRecovery: after the catalog was lost, the page says that
+// the disks were recovered (and that nothing was deleted), and marks the
+// recovered disk in the table.
+func TestPageShowsRecovery(t *testing.T) {
+	_, p := openApp(t)
+	must(t, p.Click(`button.floppy[data-label="720K"]`))
+	old := waitRow(t, p, "Blank 720K floppy", time.Minute)
+	var hidden bool
+	mustEval(t, p, `return document.querySelector("#recovery").hidden;`, &hidden)
+	if !hidden {
+		t.Error("a recovery notice on a healthy start")
+	}
+	mustEval(t, p, `await H.setCatalogFile("metadata.json", ""); await H.setCatalogFile("metadata.json.prev", null);`, nil)
+	must(t, p.Reload())
+	waitReady(t, p)
+	text := waitText(t, p, "#recovery", "Nothing was deleted", 10*time.Second)
+	if !strings.Contains(text, "1 disk was recovered from its file") {
+		t.Errorf("recovery notice %q", text)
+	}
+	var badge string
+	mustEval(t, p, `const b = document.querySelector("#disks tbody tr .badge.recovered"); return b ? b.closest("tr").dataset.id : "";`, &badge)
+	if badge != old.ID {
+		t.Errorf("recovered badge on row %q, want %q", badge, old.ID)
+	}
+	if rows := pageRows(t, p); len(rows) != 1 || rows[0].Size != old.Size {
+		t.Errorf("rows after recovery: %+v (was %+v)", rows, old)
+	}
+}

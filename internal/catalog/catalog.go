@@ -4,13 +4,24 @@
 //
 //	{"version":2,"disks":{"<id>":DiskMeta,...},"mounts":{"hddId":…,"cdId":…}}
 //
-// Unknown fields, in the file and in each disk record, are kept on rewrite
-// so data written by other versions survives us. The catalog is plain data;
-// the storage backends make its updates atomic and serialised.
+// Parsing is strict about the catalog's shape and lenient inside it. A file
+// that is empty, not JSON, not an object, or has no "disks" object is not a
+// catalog at all (ErrEmpty, ErrDamaged): the caller must never read it as "no
+// disks". Inside a good catalog, a record field of the wrong type, a record
+// that is not an object, or a wrongly typed mount costs only that field,
+// record or mount — every other disk stays listed.
+//
+// What this manager did not change is written back exactly as it was read:
+// an untouched record keeps its bytes, a changed record keeps every field it
+// had and gains only those that were set, unknown top-level fields stay.
+// The catalog is plain data; the manager makes its updates atomic and
+// serialised.
 package catalog
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"reflect"
 	"sort"
@@ -39,6 +50,15 @@ type Checksum struct {
 // CRC32 builds a Checksum from a hex value.
 func CRC32(hex string) *Checksum { return &Checksum{Algorithm: "crc32", Value: hex} }
 
+// Recovered marks a record rebuilt from its file because no good catalog
+// named it (the catalog was lost or damaged).
+type Recovered struct {
+	AtMs int64 `json:"atMs"`
+	// From is where the record came from: "file" (rebuilt from the disk
+	// file's header) or the catalog generation it was taken from.
+	From string `json:"from"`
+}
+
 // Disk is one disk's metadata (DiskMeta in the JS API).
 type Disk struct {
 	ID             string    `json:"id"`
@@ -60,31 +80,75 @@ type Disk struct {
 	FileSizeBytes int64 `json:"fileSizeBytes,omitempty"`
 	// StoredBytes is the storage the disk took when it was stored.
 	StoredBytes int64 `json:"storedBytes,omitempty"`
+	// Warnings are facts a person should know about how the disk was made
+	// (a backing file read through its stored format, say).
+	Warnings []string `json:"warnings,omitempty"`
+	// Recovered is set on a record rebuilt after the catalog was lost.
+	Recovered *Recovered `json:"recovered,omitempty"`
 
-	extra map[string]json.RawMessage // fields we do not know, kept verbatim
+	// raw is the record as read (nil for a new record); orig is what was
+	// decoded from it, so Marshal can tell which fields were changed.
+	raw  json.RawMessage
+	orig *Disk
 }
 
-var diskFields = fieldNames(Disk{})
+var diskFields = fieldNames(reflect.TypeOf(Disk{}))
 
-// MarshalJSON writes the known fields and the preserved unknown ones.
+// MarshalJSON writes the record: as read when nothing changed, else the
+// fields as read with the changed ones replaced (see the package comment).
 func (d Disk) MarshalJSON() ([]byte, error) {
 	type plain Disk
-	return mergeExtra(plain(d), d.extra)
+	cur, err := fieldValues(plain(d))
+	if err != nil {
+		return nil, err
+	}
+	if d.raw == nil {
+		return json.Marshal(orderedObject(cur, diskFields))
+	}
+	orig, err := fieldValues(plain(*d.orig))
+	if err != nil {
+		return nil, err
+	}
+	all := map[string]json.RawMessage{}
+	if err := json.Unmarshal(d.raw, &all); err != nil {
+		return nil, err
+	}
+	changed := false
+	for _, name := range diskFields {
+		c, ok := cur[name]
+		o, wasSet := orig[name]
+		if ok == wasSet && (!ok || bytes.Equal(c, o)) {
+			continue
+		}
+		changed = true
+		if ok {
+			all[name] = c
+		} else {
+			delete(all, name)
+		}
+	}
+	if !changed {
+		return d.raw, nil
+	}
+	return json.Marshal(all)
 }
 
-// UnmarshalJSON reads known fields and keeps the rest.
+// UnmarshalJSON reads a record leniently: a field of the wrong type is left
+// unset (and kept as it was in the file); the record must be an object.
 func (d *Disk) UnmarshalJSON(b []byte) error {
 	type plain Disk
 	var p plain
-	if err := json.Unmarshal(b, &p); err != nil {
+	if err := decodeLenient(b, &p); err != nil {
 		return err
 	}
-	extra, err := collectExtra(b, diskFields)
-	if err != nil {
-		return err
-	}
+	// orig is decoded separately so that it shares no pointer with the
+	// record a caller may change in place.
+	var o plain
+	decodeLenient(b, &o)
 	*d = Disk(p)
-	d.extra = extra
+	d.raw = append(json.RawMessage(nil), b...)
+	od := Disk(o)
+	d.orig = &od
 	return nil
 }
 
@@ -94,64 +158,170 @@ type Mounts struct {
 	CdID  *string `json:"cdId"`
 }
 
+func (m Mounts) equal(o Mounts) bool { return eqStr(m.HddID, o.HddID) && eqStr(m.CdID, o.CdID) }
+
+func eqStr(a, b *string) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }
+
 // Catalog is the whole metadata file.
 type Catalog struct {
-	Version int              `json:"version"`
-	Disks   map[string]*Disk `json:"disks"`
-	Mounts  Mounts           `json:"mounts"`
+	Version int
+	Disks   map[string]*Disk
+	Mounts  Mounts
 
-	extra map[string]json.RawMessage
+	// Notes say what parsing had to leave out (a record that is not an
+	// object, a mount of the wrong type); nothing of it is lost from the file.
+	Notes []string
+
+	source     []byte                     // the bytes parsed, nil for New
+	invalid    map[string]json.RawMessage // disk entries that are not objects, kept as read
+	extra      map[string]json.RawMessage // top-level fields we do not know
+	mountsRaw  json.RawMessage            // mounts as read (nil when absent)
+	mountsOrig Mounts
 }
-
-var catalogFields = fieldNames(Catalog{})
 
 // New returns an empty catalog.
 func New() *Catalog { return &Catalog{Version: Version, Disks: map[string]*Disk{}} }
 
-// Parse reads metadata.json. An empty input is an empty catalog.
+// Errors of Parse. Neither is ever "no disks".
+var (
+	// ErrEmpty: the file holds nothing (0 bytes or whitespace).
+	ErrEmpty = errors.New("the catalog is empty")
+	// ErrDamaged: the file is not a catalog (not JSON, not an object, no
+	// "disks" object). A kind of diskerr.ErrCorrupt.
+	ErrDamaged = fmt.Errorf("%w: the catalog is damaged", diskerr.ErrCorrupt)
+	// ErrNewer: a newer program wrote it; this one must not rewrite it.
+	// A kind of diskerr.ErrUnsupported.
+	ErrNewer = fmt.Errorf("%w: the catalog was written by a newer program", diskerr.ErrUnsupported)
+)
+
+// Source is the bytes c was parsed from (nil for a new catalog).
+func (c *Catalog) Source() []byte { return c.source }
+
+// Parse reads metadata.json. It fails with ErrEmpty or ErrDamaged when the
+// bytes are not a catalog, and with ErrNewer for a version above Version.
 func Parse(b []byte) (*Catalog, error) {
-	if len(strings.TrimSpace(string(b))) == 0 {
-		return New(), nil
+	if len(bytes.TrimSpace(b)) == 0 {
+		return nil, ErrEmpty
 	}
-	type plain Catalog
-	var p plain
-	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, diskerr.New("metadata", diskerr.ErrCorrupt, "metadata.json is not valid JSON: %v", err)
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(b, &top); err != nil {
+		return nil, fmt.Errorf("%w: not a JSON object: %v", ErrDamaged, err)
 	}
-	if p.Version > Version {
-		return nil, diskerr.New("metadata", diskerr.ErrUnsupported, "metadata.json version %d is newer than this program (%d)", p.Version, Version)
+	if top == nil {
+		return nil, fmt.Errorf("%w: it is null", ErrDamaged)
 	}
-	extra, err := collectExtra(b, catalogFields)
-	if err != nil {
-		return nil, err
+	c := New()
+	c.source = append([]byte(nil), b...)
+	if v, ok := top["version"]; ok {
+		var n float64
+		if json.Unmarshal(v, &n) == nil && n > Version {
+			return nil, fmt.Errorf("%w: version %v, this program writes %d", ErrNewer, n, Version)
+		}
 	}
-	c := (*Catalog)(&p)
-	c.extra = extra
-	c.Version = Version
-	if c.Disks == nil {
-		c.Disks = map[string]*Disk{}
+	disks, ok := top["disks"]
+	var entries map[string]json.RawMessage
+	if !ok || json.Unmarshal(disks, &entries) != nil || entries == nil {
+		return nil, fmt.Errorf("%w: it has no \"disks\" object", ErrDamaged)
 	}
-	for id, d := range c.Disks {
-		if d == nil {
-			delete(c.Disks, id)
+	for id, raw := range entries {
+		var d Disk
+		if err := json.Unmarshal(raw, &d); err != nil {
+			if c.invalid == nil {
+				c.invalid = map[string]json.RawMessage{}
+			}
+			c.invalid[id] = raw
+			c.Notes = append(c.Notes, fmt.Sprintf("the record %q is not an object and is not listed", id))
 			continue
 		}
-		d.ID = id
+		d.ID = id // the key is the id; taking it is no change to the record
+		d.orig.ID = id
+		c.Disks[id] = &d
+	}
+	if raw, ok := top["mounts"]; ok {
+		c.mountsRaw = raw
+		c.Mounts = c.parseMounts(raw)
 	}
 	// Mounts that name vanished disks are dropped rather than trusted.
-	if c.Mounts.HddID != nil && c.Disks[*c.Mounts.HddID] == nil {
-		c.Mounts.HddID = nil
+	for _, p := range []**string{&c.Mounts.HddID, &c.Mounts.CdID} {
+		if *p != nil && c.Disks[**p] == nil {
+			*p = nil
+		}
 	}
-	if c.Mounts.CdID != nil && c.Disks[*c.Mounts.CdID] == nil {
-		c.Mounts.CdID = nil
+	c.mountsOrig = Mounts{HddID: cloneStr(c.Mounts.HddID), CdID: cloneStr(c.Mounts.CdID)}
+	for k, v := range top {
+		if k != "version" && k != "disks" && k != "mounts" {
+			if c.extra == nil {
+				c.extra = map[string]json.RawMessage{}
+			}
+			c.extra[k] = v
+		}
 	}
+	sort.Strings(c.Notes)
 	return c, nil
+}
+
+// parseMounts reads the mounts object; a mount that is not a string (or
+// null) is dropped with a note, the other kept.
+func (c *Catalog) parseMounts(raw json.RawMessage) Mounts {
+	var m map[string]json.RawMessage
+	if json.Unmarshal(raw, &m) != nil {
+		if string(bytes.TrimSpace(raw)) != "null" {
+			c.Notes = append(c.Notes, "the mounts are not an object and were ignored")
+		}
+		return Mounts{}
+	}
+	var out Mounts
+	for key, dst := range map[string]**string{"hddId": &out.HddID, "cdId": &out.CdID} {
+		v, ok := m[key]
+		if !ok || string(bytes.TrimSpace(v)) == "null" {
+			continue
+		}
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			c.Notes = append(c.Notes, fmt.Sprintf("the mount %s is not a disk id and was ignored", key))
+			continue
+		}
+		if s = strings.TrimSpace(s); s != "" {
+			*dst = &s
+		}
+	}
+	return out
 }
 
 // Marshal writes metadata.json.
 func (c *Catalog) Marshal() ([]byte, error) {
-	type plain Catalog
-	return mergeExtra(plain(*c), c.extra)
+	top := map[string]any{}
+	for k, v := range c.extra {
+		top[k] = v
+	}
+	top["version"] = Version
+	disks := map[string]any{}
+	for id, raw := range c.invalid {
+		disks[id] = raw
+	}
+	for id, d := range c.Disks {
+		disks[id] = d
+	}
+	top["disks"] = disks
+	switch {
+	case c.mountsRaw != nil && c.Mounts.equal(c.mountsOrig):
+		top["mounts"] = c.mountsRaw
+	case c.mountsRaw == nil && c.Mounts.HddID == nil && c.Mounts.CdID == nil:
+		// absent stays absent
+	default:
+		top["mounts"] = c.Mounts
+	}
+	return json.Marshal(top)
+}
+
+// Invalid lists the ids of entries that are not records (kept, not listed).
+func (c *Catalog) Invalid() []string {
+	var ids []string
+	for id := range c.invalid {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
 }
 
 // List returns the disks, most recently used first (then newest, then id).
@@ -173,6 +343,28 @@ func (c *Catalog) List() []*Disk {
 	return out
 }
 
+// Names reports whether some record other than except's stores its data in
+// the file fileName, or in a file with the same stem (IndexedDB keys a
+// disk's chunks by stem alone).
+func (c *Catalog) Names(fileName, except string) bool {
+	stem := FileStem(fileName)
+	for id, d := range c.Disks {
+		if id != except && d.FileName != "" && (d.FileName == fileName || FileStem(d.FileName) == stem) {
+			return true
+		}
+	}
+	return false
+}
+
+// FileStem is a file name up to its first dot: the disk id for <id>.<ext>
+// (how a backend keyed by disk id, IndexedDB, names a file).
+func FileStem(name string) string {
+	if i := strings.IndexByte(name, '.'); i > 0 {
+		return name[:i]
+	}
+	return name
+}
+
 // ErrNotFound: no disk has the id.
 var ErrNotFound = fmt.Errorf("disk not found")
 
@@ -190,7 +382,7 @@ func (c *Catalog) Get(id string) (*Disk, error) {
 
 // Add inserts a new disk; its id must be unused.
 func (c *Catalog) Add(d *Disk) error {
-	if d.ID == "" || c.Disks[d.ID] != nil {
+	if d.ID == "" || c.Disks[d.ID] != nil || c.invalid[d.ID] != nil {
 		return fmt.Errorf("%w: disk id %q is empty or already used", ErrInvalid, d.ID)
 	}
 	if err := ValidateName(d.Name); err != nil {
@@ -294,48 +486,82 @@ func cloneStr(s *string) *string {
 	return &v
 }
 
-// fieldNames lists the JSON names of a struct's exported fields.
-func fieldNames(v any) map[string]bool {
-	names := map[string]bool{}
-	t := reflect.TypeOf(v)
+// fieldNames lists the JSON names of a struct type's exported fields, in
+// declaration order.
+func fieldNames(t reflect.Type) []string {
+	var names []string
 	for i := range t.NumField() {
-		if name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ","); name != "" && name != "-" {
-			names[name] = true
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		if name, _, _ := strings.Cut(f.Tag.Get("json"), ","); name != "" && name != "-" {
+			names = append(names, name)
 		}
 	}
 	return names
 }
 
-func collectExtra(b []byte, known map[string]bool) (map[string]json.RawMessage, error) {
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(b, &all); err != nil {
+// fieldValues marshals a struct and returns its fields by JSON name (fields
+// left out by omitempty are absent).
+func fieldValues(v any) (map[string]json.RawMessage, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
 		return nil, err
 	}
-	var extra map[string]json.RawMessage
-	for k, v := range all {
-		if !known[k] {
-			if extra == nil {
-				extra = map[string]json.RawMessage{}
-			}
-			extra[k] = v
-		}
-	}
-	return extra, nil
+	m := map[string]json.RawMessage{}
+	return m, json.Unmarshal(b, &m)
 }
 
-func mergeExtra(v any, extra map[string]json.RawMessage) ([]byte, error) {
-	b, err := json.Marshal(v)
-	if err != nil || len(extra) == 0 {
-		return b, err
+// orderedObject writes the fields of m in the order of names.
+func orderedObject(m map[string]json.RawMessage, names []string) json.RawMessage {
+	var buf bytes.Buffer
+	buf.WriteByte('{')
+	first := true
+	for _, n := range names {
+		v, ok := m[n]
+		if !ok {
+			continue
+		}
+		if !first {
+			buf.WriteByte(',')
+		}
+		first = false
+		k, _ := json.Marshal(n)
+		buf.Write(k)
+		buf.WriteByte(':')
+		buf.Write(v)
 	}
-	var all map[string]json.RawMessage
-	if err := json.Unmarshal(b, &all); err != nil {
-		return nil, err
+	buf.WriteByte('}')
+	return buf.Bytes()
+}
+
+// decodeLenient fills the struct *v from the JSON object b field by field:
+// a field whose value has the wrong type is left zero. b must be an object.
+func decodeLenient(b []byte, v any) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		return err
 	}
-	for k, v := range extra {
-		if _, ok := all[k]; !ok {
-			all[k] = v
+	if m == nil {
+		return errors.New("the record is null")
+	}
+	rv := reflect.ValueOf(v).Elem()
+	t := rv.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		if !f.IsExported() {
+			continue
+		}
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		raw, ok := m[name]
+		if !ok || name == "" {
+			continue
+		}
+		p := reflect.New(f.Type)
+		if json.Unmarshal(raw, p.Interface()) == nil {
+			rv.Field(i).Set(p.Elem())
 		}
 	}
-	return json.Marshal(all)
+	return nil
 }

@@ -106,19 +106,79 @@ func TestRoundTripKeepsUnknownFields(t *testing.T) {
 	}
 }
 
+// TestParseBad: what is not a catalog is an error, never "no disks"; a
+// damaged part inside a catalog costs only that part.
 func TestParseBad(t *testing.T) {
-	if c, err := Parse(nil); err != nil || len(c.Disks) != 0 || c.Version != Version {
-		t.Fatal(c, err)
+	for _, tc := range []struct {
+		in   string
+		want error
+	}{
+		{"", ErrEmpty}, {" \n\t", ErrEmpty},
+		{"{", ErrDamaged}, {"null", ErrDamaged}, {"{}", ErrDamaged}, {"[]", ErrDamaged}, {`"x"`, ErrDamaged},
+		{`{"version":2}`, ErrDamaged}, {`{"version":2,"disks":null}`, ErrDamaged}, {`{"disks":[1]}`, ErrDamaged},
+		{`{"version":3,"disks":{}}`, ErrNewer},
+	} {
+		if _, err := Parse([]byte(tc.in)); !errors.Is(err, tc.want) {
+			t.Errorf("Parse(%q): %v, want %v", tc.in, err, tc.want)
+		}
 	}
-	if _, err := Parse([]byte("{")); err == nil {
-		t.Fatal("bad JSON accepted")
+	if c, err := Parse([]byte(`{"version":2,"disks":{}}`)); err != nil || len(c.Disks) != 0 {
+		t.Errorf("an empty catalog: %v", err)
 	}
-	if _, err := Parse([]byte(`{"version":3}`)); err == nil {
-		t.Fatal("future version accepted")
-	}
-	c, err := Parse([]byte(`{"version":2,"disks":{"x":{"name":"X","kind":"hdd","format":"raw"}},"mounts":{"hddId":"gone","cdId":"x"}}`))
-	if err != nil || c.Mounts.HddID != nil || c.Disks["x"].ID != "x" {
+	c, err := Parse([]byte(`{"version":2,"disks":{"x":{"name":"X","kind":"hdd","format":"raw","sizeBytes":"big"},"y":7,"z":null},"mounts":{"hddId":"gone","cdId":5}}`))
+	if err != nil || c.Mounts.HddID != nil || c.Mounts.CdID != nil || c.Disks["x"].ID != "x" || c.Disks["x"].Name != "X" || c.Disks["x"].SizeBytes != 0 {
 		t.Fatalf("%+v %v", c, err)
+	}
+	if len(c.Disks) != 1 || strings.Join(c.Invalid(), ",") != "y,z" || len(c.Notes) != 3 {
+		t.Errorf("disks %d, invalid %v, notes %q", len(c.Disks), c.Invalid(), c.Notes)
+	}
+}
+
+// TestRewriteKeepsWhatDidNotChange: an untouched record is written back
+// byte for byte, a changed one gains only what changed, absent mounts stay
+// absent and entries that are not records are kept.
+func TestRewriteKeepsWhatDidNotChange(t *testing.T) {
+	a := `{"name":"A","kind":"hdd","format":"raw","fileName":"a.img","sizeBytes":"wrong type","z":[1,2]}`
+	b := `{"id":"b","name":"B","kind":"cd","format":"iso"}`
+	in := `{"version":2,"disks":{"a":` + a + `,"b":` + b + `,"c":"not a record"}}`
+	c, err := Parse([]byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Rename("b", "B2"); err != nil {
+		t.Fatal(err)
+	}
+	out, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m struct {
+		Disks  map[string]json.RawMessage
+		Mounts *json.RawMessage
+	}
+	if err := json.Unmarshal(out, &m); err != nil {
+		t.Fatal(err)
+	}
+	if string(m.Disks["a"]) != a {
+		t.Errorf("untouched record rewritten:\n%s\nwas\n%s", m.Disks["a"], a)
+	}
+	var rb map[string]any
+	json.Unmarshal(m.Disks["b"], &rb)
+	if len(rb) != 4 || rb["name"] != "B2" || rb["id"] != "b" || rb["kind"] != "cd" {
+		t.Errorf("changed record %s: want its 4 fields with the new name", m.Disks["b"])
+	}
+	if string(m.Disks["c"]) != `"not a record"` {
+		t.Errorf("entry that is not a record: %s", m.Disks["c"])
+	}
+	if m.Mounts != nil {
+		t.Errorf("absent mounts written as %s", *m.Mounts)
+	}
+	// A changed record mutated in place through a pointer field is seen.
+	c2, _ := Parse([]byte(`{"disks":{"d":{"checksum":{"algorithm":"crc32","value":"00000000"}}}}`))
+	c2.Disks["d"].Checksum.Value = "12345678"
+	out, _ = c2.Marshal()
+	if !strings.Contains(string(out), "12345678") {
+		t.Errorf("an in-place change was lost: %s", out)
 	}
 }
 

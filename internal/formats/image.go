@@ -110,6 +110,12 @@ type Source struct {
 	R     io.ReaderAt
 	Size  int64
 	Close func() error // optional; called by Image.Close for backing files
+	// Image, when a Resolver sets it, is the backing file already opened
+	// as a disk (a stored disk read through its own format): it is used as
+	// the backing image as it is, whatever format the parent declares, and
+	// R and Size are ignored. Its container bytes are never read as disk
+	// bytes.
+	Image Image
 }
 
 // Resolver opens the backing file that the image named parent refers to as
@@ -183,11 +189,17 @@ func (o *opener) openBacking(parent Source, name string, f Format) (Image, error
 	}
 	for _, n := range o.chain {
 		if n == src.Name {
+			if src.Image != nil {
+				src.Image.Close()
+			}
 			if src.Close != nil {
 				src.Close()
 			}
 			return nil, diskerr.New("", ErrBackingCycle, "%q appears twice in its own backing chain", src.Name)
 		}
+	}
+	if src.Image != nil {
+		return &ownedImage{Image: src.Image, closeSrc: src.Close}, nil
 	}
 	img, err := o.open(src, f)
 	if err != nil {

@@ -37,15 +37,25 @@ const (
 
 	catalogLock = "aerodisk-metadata" // the Web Lock OPFS uses too
 	fileLock    = "aerodisk-idb-"     // + disk id: held while a disk's chunks are open
+	leasePrefix = "aerodisk-lease-"   // + file name: held while a pending file's tab lives
+
+	// The journal: this manager's own database (Aero's is never given a
+	// store of ours). A pending disk's entry is written before its first
+	// chunk and deleted after its record is committed; it is the positive
+	// proof a sweep needs to remove chunks.
+	journalName  = "aerodisk"
+	pendingStore = "pending"
 )
 
 // ChunkSize is the size of a stored chunk: the existing convention, and the
 // fastest of 1, 2 and 4 MiB in our measurements (docs/idb.md).
 const ChunkSize = 4 << 20
 
-// Backend is a manager.Backend over the aero-disk-manager database.
+// Backend is a manager.Backend over the aero-disk-manager database, with
+// pending disks journaled in the aerodisk database.
 type Backend struct {
-	db *idb.Database
+	db      *idb.Database
+	journal *idb.Database
 }
 
 // Supported reports whether IndexedDB exists here.
@@ -83,7 +93,18 @@ func Open(ctx context.Context) (*Backend, error) {
 			return nil, err
 		}
 	}
-	return &Backend{db: db}, nil
+	req, err := idb.Global().Open(ctx, journalName, 1, func(j *idb.Database, _, _ uint) error {
+		_, err := j.CreateObjectStore(pendingStore, idb.ObjectStoreOptions{KeyPath: js.ValueOf("id")})
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("opening IndexedDB %s: %w", journalName, err)
+	}
+	journal, err := req.Await(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("opening IndexedDB %s: %w", journalName, err)
+	}
+	return &Backend{db: db, journal: journal}, nil
 }
 
 func openDB(ctx context.Context, version uint) (*idb.Database, error) {
@@ -170,27 +191,38 @@ func jsKeyRange(id string, from int64) (js.Value, error) {
 // lockFile takes the disk's Web Lock without waiting: exclusive to write,
 // shared to read. Held elsewhere (another tab) is manager.ErrInUse.
 func lockFile(id string, exclusive bool) (func(), error) {
-	release, err := jsutil.CallAwait("tryLock", fileLock+id, exclusive)
+	release, err := jsutil.TryLock(fileLock+id, exclusive)
 	if err != nil {
 		return nil, err
 	}
-	if release.IsNull() || release.IsUndefined() {
+	if release == nil {
 		return nil, fmt.Errorf("%w: the disk %s is open in another tab", manager.ErrInUse, id)
 	}
-	return func() {
-		if p, err := release.Invoke(); err == nil {
-			jsutil.Await(p)
-		}
-	}, nil
+	return release, nil
 }
 
-func (b *Backend) Create(name string) (manager.File, error) {
+// Create takes the file's lease, journals it as pending, and opens its
+// (absent) chunks for writing.
+func (b *Backend) Create(name string) (manager.NewFile, error) {
 	id, err := diskID(name)
 	if err != nil {
 		return nil, err
 	}
+	lease, err := jsutil.TryLock(leasePrefix+name, true)
+	if err != nil {
+		return nil, err
+	}
+	if lease == nil {
+		return nil, fmt.Errorf("%w: %s is being written in another tab", manager.ErrInUse, name)
+	}
 	release, err := lockFile(id, true)
 	if err != nil {
+		lease()
+		return nil, err
+	}
+	fail := func(err error) (manager.NewFile, error) {
+		release()
+		lease()
 		return nil, err
 	}
 	present, err := b.chunkIndexes(id)
@@ -198,10 +230,157 @@ func (b *Backend) Create(name string) (manager.File, error) {
 		err = fmt.Errorf("%w: %s already exists", catalog.ErrInvalid, name)
 	}
 	if err != nil {
-		release()
+		return fail(err)
+	}
+	if err := b.journalPut(id, name); err != nil {
+		return fail(err)
+	}
+	return &pendingFile{File: newFile(b, id, 0, present, true, release), name: name, lease: lease}, nil
+}
+
+// pendingFile is a file from Create: journaled, under its lease.
+type pendingFile struct {
+	*File
+	name  string
+	lease func()
+	ended bool
+}
+
+// Finish ends the journal entry: the committed record now names the chunks.
+func (p *pendingFile) Finish() error {
+	if p.ended {
+		return fmt.Errorf("idb: %s already finished or discarded", p.name)
+	}
+	if err := p.File.Close(); err != nil {
+		return err
+	}
+	if err := p.b.journalDelete(p.id); err != nil {
+		return err
+	}
+	p.ended = true
+	p.lease()
+	return nil
+}
+
+// Discard deletes the chunks written so far and the journal entry.
+func (p *pendingFile) Discard() error {
+	if p.ended {
+		return nil
+	}
+	p.ended = true
+	p.File.Close()
+	err := p.b.removeChunks(p.id)
+	if err == nil {
+		err = p.b.journalDelete(p.id)
+	}
+	p.lease()
+	return err
+}
+
+// journalPut records id as pending (durably: its chunks must never
+// outlive a lost entry unproven).
+func (b *Backend) journalPut(id, name string) error {
+	txn, err := b.journal.TransactionWithOptions(idb.TransactionOptions{Mode: idb.TransactionReadWrite, Durability: idb.DurabilityStrict}, pendingStore)
+	if err != nil {
+		return err
+	}
+	st, err := txn.ObjectStore(pendingStore)
+	if err != nil {
+		return err
+	}
+	rec := js.Global().Get("Object").New()
+	rec.Set("id", id)
+	rec.Set("fileName", name)
+	rec.Set("startedAtMs", js.Global().Get("Date").Call("now"))
+	if _, err := st.Put(rec); err != nil {
+		txn.Abort()
+		return mapErr(err)
+	}
+	return mapErr(txn.Await(context.Background()))
+}
+
+func (b *Backend) journalDelete(id string) error {
+	txn, err := b.journal.Transaction(idb.TransactionReadWrite, pendingStore)
+	if err != nil {
+		return err
+	}
+	st, err := txn.ObjectStore(pendingStore)
+	if err != nil {
+		return err
+	}
+	if _, err := st.Delete(js.ValueOf(id)); err != nil {
+		txn.Abort()
+		return mapErr(err)
+	}
+	return mapErr(txn.Await(context.Background()))
+}
+
+// journalEntries returns the pending entries: id → file name.
+func (b *Backend) journalEntries() (map[string]string, error) {
+	txn, err := b.journal.Transaction(idb.TransactionReadOnly, pendingStore)
+	if err != nil {
 		return nil, err
 	}
-	return newFile(b, id, 0, present, true, release), nil
+	st, err := txn.ObjectStore(pendingStore)
+	if err != nil {
+		return nil, err
+	}
+	req, err := st.OpenCursor(idb.CursorNext)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	err = req.Iter(context.Background(), func(c *idb.CursorWithValue) error {
+		r, err := c.Value()
+		if err != nil || r.Type() != js.TypeObject {
+			return err
+		}
+		id, name := r.Get("id"), r.Get("fileName")
+		if id.Type() == js.TypeString && name.Type() == js.TypeString {
+			out[id.String()] = name.String()
+		}
+		return nil
+	})
+	return out, mapErr(err)
+}
+
+// Abandoned lists journaled files whose lease no tab holds.
+func (b *Backend) Abandoned() ([]string, error) {
+	entries, err := b.journalEntries()
+	if err != nil {
+		return nil, err
+	}
+	held, err := jsutil.HeldLocks()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, name := range entries {
+		if !held[leasePrefix+name] {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
+// Settle ends an abandoned pending file: keep just ends its journal entry
+// (the record names the chunks), otherwise the chunks go too.
+func (b *Backend) Settle(name string, keep bool) error {
+	id, err := diskID(name)
+	if err != nil {
+		return err
+	}
+	if !keep {
+		if err := b.removeChunks(id); err != nil {
+			return err
+		}
+	}
+	return b.journalDelete(id)
+}
+
+// LockCatalog takes the catalog's Web Lock (the one OPFS uses too).
+func (b *Backend) LockCatalog(exclusive bool) (func(), error) {
+	return jsutil.Lock(catalogLock, exclusive)
 }
 
 // Open opens a stored disk. Its length is in its metadata record
@@ -213,6 +392,12 @@ func (b *Backend) Open(name string, writable bool) (manager.File, error) {
 		return nil, err
 	}
 	size, err := b.fileSize(id)
+	if errors.Is(err, fs.ErrNotExist) {
+		// No record: a disk being recovered, if it has chunks.
+		if present, cerr := b.chunkIndexes(id); cerr == nil && len(present) > 0 {
+			size, err = b.chunkedSize(id)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -259,12 +444,47 @@ func (b *Backend) fileSize(id string) (int64, error) {
 	return 0, nil // no size: an empty file, which the format layer refuses
 }
 
+// chunkedSize is the length the stored chunks of id reach: the size of a
+// file with no record (one being recovered), short of any trailing zeros.
+func (b *Backend) chunkedSize(id string) (int64, error) {
+	_, st, err := b.chunks(idb.TransactionReadOnly, idb.DurabilityDefault)
+	if err != nil {
+		return 0, err
+	}
+	kr, err := chunkRange(id, 0)
+	if err != nil {
+		return 0, err
+	}
+	req, err := st.OpenCursorRange(kr, idb.CursorPrevious)
+	if err != nil {
+		return 0, err
+	}
+	var size int64
+	err = req.Iter(context.Background(), func(c *idb.CursorWithValue) error {
+		v, err := c.Value()
+		if err != nil {
+			return err
+		}
+		idx, data := v.Get("index"), v.Get("data")
+		if idx.Type() == js.TypeNumber && data.Type() == js.TypeObject {
+			size = int64(idx.Float())*ChunkSize + int64(data.Get("byteLength").Float())
+		}
+		return idb.ErrCursorStopIter
+	})
+	return size, err
+}
+
 // Remove deletes every chunk of the disk in one transaction.
 func (b *Backend) Remove(name string) error {
 	id, err := diskID(name)
 	if err != nil {
 		return err
 	}
+	return b.removeChunks(id)
+}
+
+// removeChunks deletes every chunk of id, holding its lock.
+func (b *Backend) removeChunks(id string) error {
 	release, err := lockFile(id, true)
 	if err != nil {
 		return err
@@ -299,8 +519,28 @@ func (b *Backend) chunks(mode idb.TransactionMode, durability idb.TransactionDur
 	return txn, st, err
 }
 
-// Files lists the ids that have chunks (the index's unique keys).
+// Files lists the ids that have chunks (the index's unique keys), but for
+// pending ones (journaled).
 func (b *Backend) Files() ([]string, error) {
+	pending, err := b.journalEntries()
+	if err != nil {
+		return nil, err
+	}
+	all, err := b.chunkIDs()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, id := range all {
+		if _, ok := pending[id]; !ok {
+			out = append(out, id)
+		}
+	}
+	return out, nil
+}
+
+// chunkIDs lists the ids that have chunks.
+func (b *Backend) chunkIDs() ([]string, error) {
 	_, st, err := b.chunks(idb.TransactionReadOnly, idb.DurabilityDefault)
 	if err != nil {
 		return nil, err
@@ -355,25 +595,42 @@ func (b *Backend) chunkIndexes(id string) (map[int64]bool, error) {
 	return present, nil
 }
 
-// ReadCatalog reads every disk record and the mounts record in one
-// transaction, so it sees one consistent state.
-func (b *Backend) ReadCatalog() (*catalog.Catalog, error) {
+// CatalogGenerations reads every disk record and the mounts record in one
+// transaction, so it sees one consistent state, as one generation
+// ("records"): the catalog's JSON, or Missing when the database holds no
+// record at all.
+func (b *Backend) CatalogGenerations() ([]manager.Generation, error) {
+	g := manager.Generation{Name: "records"}
+	data, missing, err := b.readRecords()
+	switch {
+	case err != nil:
+		g.Err = err
+	case missing:
+		g.Missing = true
+	default:
+		g.Data = data
+	}
+	return []manager.Generation{g}, nil
+}
+
+// readRecords builds the catalog's JSON from the records.
+func (b *Backend) readRecords() ([]byte, bool, error) {
 	ctx := context.Background()
 	txn, err := b.db.Transaction(idb.TransactionReadOnly, disksStore, mountsStore)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	disks, err := txn.ObjectStore(disksStore)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	mounts, err := txn.ObjectStore(mountsStore)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	mreq, err := mounts.Get(js.ValueOf(mountsKey))
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	// Listen for the mounts record now: go-indexeddb attaches its listener
 	// when Await is called, and the event must not fire before that.
@@ -388,7 +645,7 @@ func (b *Backend) ReadCatalog() (*catalog.Catalog, error) {
 	}()
 	creq, err := disks.OpenCursor(idb.CursorNext)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	doc := catalogDoc{Version: catalog.Version, Disks: map[string]json.RawMessage{}}
 	err = creq.Iter(ctx, func(c *idb.CursorWithValue) error {
@@ -400,31 +657,29 @@ func (b *Backend) ReadCatalog() (*catalog.Catalog, error) {
 		if err != nil {
 			return err
 		}
-		var rec struct {
-			ID string `json:"id"`
-		}
-		if json.Unmarshal(raw, &rec) == nil && rec.ID != "" {
-			doc.Disks[rec.ID] = raw
+		// The key is the record's id (the store's keyPath).
+		k, err := c.Key()
+		if err == nil && k.Type() == js.TypeString && len(raw) > 0 {
+			doc.Disks[k.String()] = raw
 		}
 		return nil
 	})
 	mr := <-mch // also when the cursor failed: the transaction is over either way
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, false, mapErr(err)
 	}
 	if mr.err != nil {
-		return nil, mapErr(mr.err)
+		return nil, false, mapErr(mr.err)
 	}
+	hasMounts := false
 	if m := mr.v; m.Type() == js.TypeObject {
+		hasMounts = true
 		if raw, err := stringify(m.Get("value")); err == nil && len(raw) > 0 && string(raw) != "null" {
 			doc.Mounts = raw
 		}
 	}
 	text, err := json.Marshal(doc)
-	if err != nil {
-		return nil, err
-	}
-	return catalog.Parse(text)
+	return text, len(doc.Disks) == 0 && !hasMounts, err
 }
 
 // catalogDoc is the catalog's JSON shape, with each record kept raw.
@@ -444,26 +699,20 @@ func docOf(c *catalog.Catalog) (catalogDoc, error) {
 	return d, err
 }
 
-// UpdateCatalog holds the catalog's Web Lock while it reads, changes and
-// writes back what changed, in one readwrite transaction: records are
-// replaced whole, and a failed transaction changes nothing.
-func (b *Backend) UpdateCatalog(fn func(*catalog.Catalog) error) error {
-	return jsutil.WithLock(catalogLock, func() error { return b.updateCatalog(fn) })
-}
-
-func (b *Backend) updateCatalog(fn func(*catalog.Catalog) error) error {
-	c, err := b.ReadCatalog()
+// WriteCatalog writes back what changed between oldCat (nothing, when
+// nil) and next, in one readwrite transaction: records are replaced whole
+// (a record this manager did not change is not written), a failed
+// transaction changes nothing, and no record is deleted that next does not
+// drop from oldCat.
+func (b *Backend) WriteCatalog(old manager.Generation, oldCat, next *catalog.Catalog) error {
+	if oldCat == nil {
+		oldCat = catalog.New()
+	}
+	before, err := docOf(oldCat)
 	if err != nil {
 		return err
 	}
-	before, err := docOf(c)
-	if err != nil {
-		return err
-	}
-	if err := fn(c); err != nil {
-		return err
-	}
-	after, err := docOf(c)
+	after, err := docOf(next)
 	if err != nil {
 		return err
 	}

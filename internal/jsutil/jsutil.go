@@ -164,13 +164,27 @@ func Addr(b []byte) int {
 	return int(uintptr(unsafe.Pointer(&b[0])))
 }
 
-// Str reads a string property ("" when absent).
+// ErrType: a property has the wrong JavaScript type.
+var ErrType = errors.New("wrong type")
+
+// Str reads a string property ("" when absent or null). Any other type is
+// ErrType: safejs would render a number as "<number: 42>".
 func Str(v safejs.Value, prop string) (string, error) {
 	p, err := v.Get(prop)
 	if err != nil || p.IsUndefined() || p.IsNull() {
 		return "", err
 	}
+	if p.Type() != safejs.TypeString {
+		return "", fmt.Errorf("%w: %s must be a string, not a %s", ErrType, prop, p.Type())
+	}
 	return p.String()
+}
+
+// Has reports whether v has the property prop with a value other than
+// undefined (a key the caller set, even to null).
+func Has(v safejs.Value, prop string) bool {
+	p, err := v.Get(prop)
+	return err == nil && !p.IsUndefined()
 }
 
 // Int reads an integer property (0 when absent).
@@ -192,15 +206,82 @@ func Bool(v safejs.Value, prop string) (bool, error) {
 	return p.Bool()
 }
 
-// WithLock runs fn while holding the Web Lock name (navigator.locks, shared
-// by every tab of the origin), waiting for it if another holder has it.
-func WithLock(name string, fn func() error) error {
-	release, err := CallAwait("lock", name)
+// Lock takes the Web Lock name (navigator.locks, shared by every tab of the
+// origin), waiting for it: exclusive, or shared with other shared holders.
+// The returned function releases it; calling it again does nothing.
+func Lock(name string, exclusive bool) (func(), error) {
+	release, err := CallAwait("lock", name, exclusive)
 	if err != nil {
-		return fmt.Errorf("taking the Web Lock %s: %w", name, err)
+		return nil, fmt.Errorf("taking the Web Lock %s: %w", name, err)
 	}
-	defer release.Invoke()
-	return fn()
+	return releaser(release), nil
+}
+
+// TryLock takes the Web Lock name without waiting. It returns a nil release
+// function when another holder has it (shared locks coexist; exclusive ones
+// do not).
+func TryLock(name string, exclusive bool) (func(), error) {
+	release, err := CallAwait("tryLock", name, exclusive)
+	if err != nil {
+		return nil, fmt.Errorf("trying the Web Lock %s: %w", name, err)
+	}
+	if release.IsNull() || release.IsUndefined() {
+		return nil, nil
+	}
+	return releaser(release), nil
+}
+
+// releaser wraps a JS release function; the lock is free again (for this
+// worker too) when it returns.
+func releaser(release safejs.Value) func() {
+	var done atomic.Bool
+	return func() {
+		if done.Swap(true) {
+			return
+		}
+		if p, err := release.Invoke(); err == nil && p.Type() == safejs.TypeObject {
+			Await(p)
+		}
+	}
+}
+
+// HeldLocks returns the names of the Web Locks held now in the origin
+// (navigator.locks.query()), by any tab.
+func HeldLocks() (map[string]bool, error) {
+	v, err := CallAwait("heldLocks")
+	if err != nil {
+		return nil, err
+	}
+	names, err := Strings(v)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]bool, len(names))
+	for _, n := range names {
+		out[n] = true
+	}
+	return out, nil
+}
+
+// Strings reads a JS array of strings.
+func Strings(v safejs.Value) ([]string, error) {
+	n, err := v.Length()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, 0, n)
+	for i := 0; i < n; i++ {
+		e, err := v.Index(i)
+		if err != nil {
+			return nil, err
+		}
+		s, err := e.String()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // Estimate is navigator.storage.estimate(): usage and quota in bytes.

@@ -4,6 +4,11 @@
 // a Backend (OPFS or IndexedDB in the browser, a directory natively), input
 // through an Input (a browser File, or a host file), so every pipeline is
 // tested natively with `go test`.
+//
+// The durability rules (docs/browser.md, "Durability") live here, not in the
+// backends: catalog reads and writes under one lock shared by every tab, a
+// catalog that cannot be read is never "no disks", and a file is removed only
+// with positive proof that it is this manager's own unfinished work.
 package manager
 
 import (
@@ -15,28 +20,77 @@ import (
 	"aerodisk/internal/storage"
 )
 
-// Backend stores disk files and the catalog.
+// Backend stores disk files and the catalog. Its methods are mechanisms;
+// the manager decides when to use them.
 type Backend interface {
 	// Name is the backend recorded in DiskMeta.backend: "opfs" or "idb".
 	Name() string
-	// Create makes a new, empty file open for writing. Fails if it exists.
-	Create(fileName string) (File, error)
-	// Open opens an existing file. A missing file fails with an error
+
+	// Create makes a new, empty file for the disk file fileName, open for
+	// writing. Until Finish it is pending: this manager's own unfinished
+	// work, never in Files, and protected from every tab's sweep by a
+	// lease that ends with Finish, Discard or the death of its tab. Fails
+	// if the file exists.
+	Create(fileName string) (NewFile, error)
+	// Open opens an existing disk file. A missing file fails with an error
 	// wrapping fs.ErrNotExist; one held open elsewhere (another tab) with
 	// ErrInUse.
 	Open(fileName string, writable bool) (File, error)
-	// Remove deletes a file; ErrInUse if it is held open elsewhere. Removing a
-	// missing file is not an error.
+	// Remove deletes a disk file; ErrInUse if it is held open elsewhere.
+	// Removing a missing file is not an error.
 	Remove(fileName string) error
-	// Files lists the disk files present (not the catalog's own files).
+	// Files lists the disk files present: not pending files, not the
+	// catalog's own files.
 	Files() ([]string, error)
-	// ReadCatalog returns the current catalog.
-	ReadCatalog() (*catalog.Catalog, error)
-	// UpdateCatalog runs fn on the current catalog while holding a lock shared
-	// by every tab, and stores the result atomically if fn returns nil.
-	UpdateCatalog(fn func(*catalog.Catalog) error) error
+	// Abandoned lists the pending files whose lease has ended without
+	// Finish or Discard (their tab died), by disk file name.
+	Abandoned() ([]string, error)
+	// Settle ends an abandoned pending file: keep makes it the disk file
+	// (its commit reached the catalog, then the tab died), otherwise it is
+	// removed.
+	Settle(fileName string, keep bool) error
+
+	// LockCatalog takes the catalog lock every tab shares, waiting for it:
+	// shared to read, exclusive to change the catalog. The release
+	// function must be called once.
+	LockCatalog(exclusive bool) (release func(), err error)
+	// CatalogGenerations reads the stored catalog, current generation
+	// first, then any others the backend keeps (a next one being written,
+	// the previous one). The caller holds the catalog lock.
+	CatalogGenerations() ([]Generation, error)
+	// WriteCatalog stores next as the current generation, replacing old
+	// (the current generation as read). oldCat is old parsed, or nil when
+	// old was not a catalog: a good old generation becomes the previous
+	// one; an unusable one that has bytes is kept aside (never deleted).
+	// The caller holds the exclusive catalog lock.
+	WriteCatalog(old Generation, oldCat, next *catalog.Catalog) error
+
 	// Estimate reports storage usage and quota in bytes (0, 0 if unknown).
 	Estimate() (usage, quota int64, err error)
+}
+
+// Generation is one stored copy of the catalog.
+type Generation struct {
+	// Name says which copy: "metadata.json", "metadata.json.tmp",
+	// "metadata.json.prev" on OPFS, "records" on IndexedDB.
+	Name string
+	// Data is its bytes (a JSON catalog); nil when Missing or Err.
+	Data []byte
+	// Missing: no such copy exists (as opposed to one that is empty).
+	Missing bool
+	// Err: the copy exists but could not be read.
+	Err error
+}
+
+// NewFile is a pending file from Backend.Create.
+type NewFile interface {
+	File
+	// Finish makes the closed file the disk file it was created for and
+	// ends its lease. The caller holds the exclusive catalog lock and has
+	// just stored a catalog that names it.
+	Finish() error
+	// Discard closes and removes the file and ends its lease.
+	Discard() error
 }
 
 // SparseBackend is a Backend whose files cost nothing where they hold zeros:

@@ -25,6 +25,7 @@ const (
 	defaultMsgQuota  = "There is not enough storage space for this disk. Delete disks you no longer need, or free space on this device, and try again."
 	defaultMsgInUse  = "This disk is open in another tab; close it there first."
 	defaultMsgNoDisk = "That disk does not exist (it may have been deleted in another tab)."
+	defaultMsgNewer  = "The disk catalog was written by a newer version of this program, so it was left as it is. Use that version to manage these disks."
 )
 
 // ErrorName maps an error to the name the JS API uses, so a page can react
@@ -56,6 +57,9 @@ func ErrorName(err error) string {
 func ErrorMessage(err error) string {
 	var de *diskerr.Error
 	hasDetail := errors.As(err, &de)
+	if errors.Is(err, catalog.ErrNewer) {
+		return defaultMsgNewer
+	}
 	switch ErrorName(err) {
 	case NameAbort:
 		return defaultMsgAbort

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"aerodisk/internal/catalog"
@@ -43,11 +44,14 @@ const (
 )
 
 // Manager runs disk operations on one Backend. Its methods are safe to call
-// concurrently: the catalog is only changed through Backend.UpdateCatalog.
+// concurrently: the catalog is read and changed only under the catalog lock.
 type Manager struct {
 	b     Backend
 	now   func() time.Time
 	newID func() string
+
+	mu     sync.Mutex
+	report OpenReport
 
 	// GzipHelpers lends extra compressors (running on other threads) to gzip
 	// exports; an export takes those that are free and returns them after.
@@ -55,9 +59,10 @@ type Manager struct {
 	GzipHelpers chan gzipx.Compressor
 }
 
-// New returns a Manager over b and sweeps files that no catalog entry names
-// (left behind by a tab killed mid-import). Files still held open elsewhere
-// (an import running in another tab) are left alone.
+// New returns a Manager over b, after recovering the catalog if it cannot
+// be used and settling the pending files of tabs that died (Report says
+// what it did). Nothing else is removed: files that no record names are
+// left where they are.
 func New(b Backend) (*Manager, error) {
 	m := &Manager{b: b, now: time.Now, newID: newUUID}
 	if err := m.sweep(); err != nil {
@@ -71,40 +76,8 @@ func (m *Manager) Backend() Backend { return m.b }
 
 func (m *Manager) nowMs() int64 { return m.now().UnixMilli() }
 
-func (m *Manager) sweep() error {
-	cat, err := m.b.ReadCatalog()
-	if err != nil {
-		return err
-	}
-	// Files are matched by their stem, the disk id: IndexedDB keys a disk's
-	// chunks by id alone, with no extension.
-	named := map[string]bool{}
-	for _, d := range cat.Disks {
-		named[FileStem(d.FileName)] = true
-	}
-	files, err := m.b.Files()
-	if err != nil {
-		return err
-	}
-	for _, f := range files {
-		if named[FileStem(f)] {
-			continue
-		}
-		if err := m.b.Remove(f); err != nil && !errors.Is(err, ErrInUse) {
-			return err
-		}
-	}
-	return nil
-}
-
-// FileStem is a file name up to its first dot: the disk id for <id>.<ext>
-// (how a backend keyed by disk id, IndexedDB, names a file).
-func FileStem(name string) string {
-	if i := strings.IndexByte(name, '.'); i > 0 {
-		return name[:i]
-	}
-	return name
-}
+// FileStem is a file name up to its first dot (catalog.FileStem).
+func FileStem(name string) string { return catalog.FileStem(name) }
 
 // sparse reports whether the backend stores zeros for free.
 func (m *Manager) sparse() bool {
@@ -114,7 +87,7 @@ func (m *Manager) sparse() bool {
 
 // List returns every disk, most recently used first.
 func (m *Manager) List() ([]*catalog.Disk, error) {
-	cat, err := m.b.ReadCatalog()
+	cat, err := m.read()
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +96,7 @@ func (m *Manager) List() ([]*catalog.Disk, error) {
 
 // Get returns one disk.
 func (m *Manager) Get(id string) (*catalog.Disk, error) {
-	cat, err := m.b.ReadCatalog()
+	cat, err := m.read()
 	if err != nil {
 		return nil, err
 	}
@@ -133,16 +106,18 @@ func (m *Manager) Get(id string) (*catalog.Disk, error) {
 // Rename changes a disk's name.
 func (m *Manager) Rename(id, name string) (*catalog.Disk, error) {
 	var out *catalog.Disk
-	err := m.b.UpdateCatalog(func(c *catalog.Catalog) error {
+	err := m.update(func(c *catalog.Catalog) error {
 		d, err := c.Rename(id, name)
 		out = d
 		return err
-	})
+	}, nil)
 	return out, err
 }
 
 // Delete removes a disk: its catalog entry (and any mount of it), then its
-// file. A disk open in another tab is refused with ErrInUse.
+// file — unless another record stores its data in the same file, or the
+// record names no file of this store (a bad or foreign name), when only the
+// record goes. A disk open in another tab is refused with ErrInUse.
 func (m *Manager) Delete(id string) error {
 	d, err := m.Get(id)
 	if err != nil {
@@ -150,42 +125,74 @@ func (m *Manager) Delete(id string) error {
 	}
 	// Holding the file writable proves no other tab has it open, and keeps
 	// it that way until the catalog no longer names it.
-	f, err := m.b.Open(d.FileName, true)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return err
+	var f File
+	ownFile := d.FileName != ""
+	if ownFile {
+		f, err = m.b.Open(d.FileName, true)
+		switch {
+		case errors.Is(err, catalog.ErrInvalid):
+			ownFile = false // not a name this store can have: touch no file
+		case errors.Is(err, fs.ErrNotExist):
+		case err != nil:
+			return err
+		}
 	}
-	err = m.b.UpdateCatalog(func(c *catalog.Catalog) error {
-		_, err := c.Remove(id)
-		return err
-	})
+	removeFile := false
+	err = m.update(func(c *catalog.Catalog) error {
+		cur, err := c.Remove(id)
+		if err != nil {
+			return err
+		}
+		removeFile = ownFile && cur.FileName == d.FileName && !c.Names(d.FileName, id)
+		return nil
+	}, nil)
 	if f != nil {
 		f.Close()
 	}
-	if err != nil {
+	if err != nil || !removeFile {
 		return err
 	}
-	return m.b.Remove(d.FileName)
+	// The record is gone, so the disk is deleted; a file that cannot be
+	// removed now (another tab opened it in this instant) stays behind
+	// unnamed, which loses nothing.
+	m.b.Remove(d.FileName)
+	return nil
 }
 
 // Mounts returns the current mounts.
 func (m *Manager) Mounts() (catalog.Mounts, error) {
-	cat, err := m.b.ReadCatalog()
+	cat, err := m.read()
 	if err != nil {
 		return catalog.Mounts{}, err
 	}
 	return cat.Mounts, nil
 }
 
-// SetMounts applies a mount selection after checking the rules.
-func (m *Manager) SetMounts(mounts catalog.Mounts) (catalog.Mounts, error) {
+// MountChange is a setMounts call: each drive is set only when its Set flag
+// is true (Partial<Mounts> in the JS API), to the disk id or, nil, to none.
+type MountChange struct {
+	SetHdd, SetCd bool
+	HddID, CdID   *string
+}
+
+// SetMounts applies a mount selection after checking the rules; a drive
+// the change does not set keeps its disk.
+func (m *Manager) SetMounts(ch MountChange) (catalog.Mounts, error) {
 	var out catalog.Mounts
-	err := m.b.UpdateCatalog(func(c *catalog.Catalog) error {
-		if err := c.SetMounts(mounts, m.nowMs()); err != nil {
+	err := m.update(func(c *catalog.Catalog) error {
+		next := c.Mounts
+		if ch.SetHdd {
+			next.HddID = ch.HddID
+		}
+		if ch.SetCd {
+			next.CdID = ch.CdID
+		}
+		if err := c.SetMounts(next, m.nowMs()); err != nil {
 			return err
 		}
 		out = c.Mounts
 		return nil
-	})
+	}, nil)
 	return out, err
 }
 
@@ -214,7 +221,7 @@ func (m *Manager) CreateBlank(ctx context.Context, o BlankOptions) (*catalog.Dis
 		d := m.newDisk(o.Name, kind, formats.Raw)
 		d.SizeBytes = o.SizeBytes
 		d.Checksum = catalog.CRC32(checksum.Hex(checksum.ExtendZeros(0, o.SizeBytes)))
-		if err := m.store(d, func(f File) error { return f.Truncate(o.SizeBytes) }); err != nil {
+		if err := m.store(ctx, d, func(f File) error { return f.Truncate(o.SizeBytes) }); err != nil {
 			return nil, err
 		}
 		return d, nil
@@ -226,7 +233,7 @@ func (m *Manager) CreateBlank(ctx context.Context, o BlankOptions) (*catalog.Dis
 	d := m.newDisk(o.Name, kind, formats.AeroSpar)
 	d.SizeBytes = o.SizeBytes
 	d.Checksum = catalog.CRC32(checksum.Hex(checksum.ExtendZeros(0, o.SizeBytes)))
-	err = m.store(d, func(f File) error {
+	err = m.store(ctx, d, func(f File) error {
 		sd, err := sparse.Create(f, o.SizeBytes, sparse.DefaultBlockSize)
 		if err != nil {
 			return err
@@ -252,17 +259,19 @@ type ImportOptions struct {
 // nothing stored), checksums are computed while the data streams, and the
 // catalog names the disk only once its file is complete.
 func (m *Manager) Import(ctx context.Context, in Input, o ImportOptions) (*catalog.Disk, error) {
-	cat, err := m.b.ReadCatalog()
+	cat, err := m.read()
 	if err != nil {
 		return nil, err
 	}
 	src := formats.Source{Name: "upload:" + in.Name(), R: in, Size: in.Size()}
-	img, err := formats.Open(src, formats.Options{Resolve: m.resolver(cat)})
+	res := m.resolver(cat)
+	img, err := formats.Open(src, formats.Options{Resolve: res.resolve})
 	if err != nil {
 		return nil, err
 	}
 	defer img.Close()
 	info := img.Info()
+	warnings := res.warnings(info)
 	kind, err := checkKind(o.Kind, defaultKind(info.Format, img.Size()))
 	if err != nil {
 		return nil, err
@@ -275,7 +284,7 @@ func (m *Manager) Import(ctx context.Context, in Input, o ImportOptions) (*catal
 		return nil, err
 	}
 	if o.Convert && info.Format != formats.ISO {
-		return m.importConverted(ctx, in, img, name, kind, o.Progress)
+		return m.importConverted(ctx, in, img, name, kind, warnings, o.Progress)
 	}
 	if info.BackingFile != "" {
 		return nil, fmt.Errorf("%w: %q depends on the backing file %q; import it converted to AEROSPAR to store it on its own", catalog.ErrInvalid, in.Name(), info.BackingFile)
@@ -290,7 +299,7 @@ func (m *Manager) importAsIs(ctx context.Context, in Input, f formats.Format, im
 	d := m.newDisk(name, kind, f)
 	d.SizeBytes = img.Size()
 	d.SourceFileName, d.SourceFormat = in.Name(), string(f)
-	err := m.store(d, func(file File) error {
+	err := m.store(ctx, d, func(file File) error {
 		srcCRC, err := copyInput(ctx, in, file, convertOptions(PhaseImport, progress))
 		if err != nil {
 			return err
@@ -323,7 +332,7 @@ func (m *Manager) importAsIs(ctx context.Context, in Input, f formats.Format, im
 	return d, nil
 }
 
-func (m *Manager) importConverted(ctx context.Context, in Input, img formats.Image, name, kind string, progress func(Progress)) (*catalog.Disk, error) {
+func (m *Manager) importConverted(ctx context.Context, in Input, img formats.Image, name, kind string, warnings []string, progress func(Progress)) (*catalog.Disk, error) {
 	info := img.Info()
 	need, err := storedBytes(img)
 	if err != nil {
@@ -341,7 +350,8 @@ func (m *Manager) importConverted(ctx context.Context, in Input, img formats.Ima
 	d := m.newDisk(name, kind, target)
 	d.SizeBytes = img.Size()
 	d.SourceFileName, d.SourceFormat = in.Name(), string(info.Format)
-	err = m.store(d, func(file File) error {
+	d.Warnings = warnings
+	err = m.store(ctx, d, func(file File) error {
 		var res convert.Result
 		var err error
 		if target == formats.Raw {
@@ -417,17 +427,18 @@ func storedBytes(img formats.Image) (int64, error) {
 }
 
 // store creates d's file, fills it with fill, and adds d to the catalog only
-// when the file is complete. On any failure the file is removed and the
-// catalog is as it was.
-func (m *Manager) store(d *catalog.Disk, fill func(File) error) (err error) {
+// when the file is complete. The file is pending from its first byte (a
+// sweep never takes it while this tab lives) until the commit, which checks
+// ctx under the catalog lock: an import cancelled before its commit stores
+// nothing. On any failure the file is removed and the catalog is as it was.
+func (m *Manager) store(ctx context.Context, d *catalog.Disk, fill func(File) error) (err error) {
 	f, err := m.b.Create(d.FileName)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if err != nil {
-			f.Close()
-			m.b.Remove(d.FileName)
+			f.Discard()
 		}
 	}()
 	if err = fill(f); err != nil {
@@ -448,8 +459,12 @@ func (m *Manager) store(d *catalog.Disk, fill func(File) error) (err error) {
 	if err = f.Close(); err != nil {
 		return err
 	}
-	err = m.b.UpdateCatalog(func(c *catalog.Catalog) error { return c.Add(d) })
-	return err
+	return m.update(func(c *catalog.Catalog) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		return c.Add(d)
+	}, f.Finish)
 }
 
 func (m *Manager) newDisk(name, kind string, f formats.Format) *catalog.Disk {
@@ -470,10 +485,24 @@ func extension(f formats.Format) string {
 }
 
 // checkSpace refuses an operation that would not fit in the storage quota.
+// The browser's usage figure can read 0 after a restart with every disk
+// still stored, so usage is at least what the catalog's disks take.
 func (m *Manager) checkSpace(need int64) error {
 	usage, quota, err := m.b.Estimate()
 	if err != nil || quota <= 0 {
 		return nil // unknown: let the writes decide
+	}
+	if cat, err := m.read(); err == nil {
+		var stored int64
+		for _, d := range cat.Disks {
+			switch {
+			case d.StoredBytes > 0:
+				stored += d.StoredBytes
+			case d.FileSizeBytes > 0:
+				stored += d.FileSizeBytes
+			}
+		}
+		usage = max(usage, stored)
 	}
 	if free := quota - usage; need > free {
 		return fmt.Errorf("%w: this disk needs %s but only %s is free", ErrQuota, sizefmt.Human(need), sizefmt.Human(max(free, 0)))
@@ -504,33 +533,82 @@ func defaultKind(f formats.Format, size int64) string {
 	return catalog.KindHDD
 }
 
+// backingResolver finds backing files among the stored disks and hands
+// them over as disks: read through their own stored format (an imported
+// raw base stored as AEROSPAR gives its logical content, never its
+// container bytes). It remembers what it resolved, for warnings.
+type backingResolver struct {
+	m        *Manager
+	cat      *catalog.Catalog
+	resolved map[string]*catalog.Disk // backing name → the disk used
+}
+
 // resolver finds backing files among the stored disks, by the disk's name
 // or the name of the file it was imported from.
-func (m *Manager) resolver(cat *catalog.Catalog) formats.Resolver {
-	return func(parent, backing string) (formats.Source, error) {
-		base := backing[strings.LastIndexAny(backing, `/\`)+1:]
-		for _, d := range cat.List() {
-			if d.Name == backing || d.Name == base || d.SourceFileName == base {
-				f, err := m.b.Open(d.FileName, false)
-				if err != nil {
-					return formats.Source{}, err
-				}
-				size, err := f.Size()
-				if err != nil {
-					f.Close()
-					return formats.Source{}, err
-				}
-				return formats.Source{Name: d.ID, R: f, Size: size, Close: f.Close}, nil
+func (m *Manager) resolver(cat *catalog.Catalog) *backingResolver {
+	return &backingResolver{m: m, cat: cat, resolved: map[string]*catalog.Disk{}}
+}
+
+func (r *backingResolver) resolve(parent, backing string) (formats.Source, error) {
+	base := backing[strings.LastIndexAny(backing, `/\`)+1:]
+	for _, d := range r.cat.List() {
+		if d.Name == backing || d.Name == base || d.SourceFileName == base {
+			img, err := r.m.openImage(r.cat, d)
+			if err != nil {
+				return formats.Source{}, err
 			}
+			r.resolved[backing] = d
+			return formats.Source{Name: d.ID, Image: img, Size: img.Size()}, nil
 		}
-		return formats.Source{}, diskerr.New("", diskerr.ErrBackingNotFound, "backing file %q is not among the stored disks; import it first", backing)
 	}
+	return formats.Source{}, diskerr.New("", diskerr.ErrBackingNotFound, "backing file %q is not among the stored disks; import it first", backing)
+}
+
+// warnings says where an image declares its backing file in a format other
+// than the one that stored disk came in: its disk content was used.
+func (r *backingResolver) warnings(info formats.Info) []string {
+	var out []string
+	for in := &info; in != nil && in.BackingFile != ""; in = in.Backing {
+		d := r.resolved[in.BackingFile]
+		declared, _ := in.Details["backing-format"].(string)
+		if d == nil || declared == "" {
+			continue
+		}
+		was := d.SourceFormat
+		if was == "" {
+			was = d.Format
+		}
+		if declared != was {
+			out = append(out, fmt.Sprintf("the image names its backing file %q as %s, but the stored disk %q came as %s: its disk content was used as the backing", in.BackingFile, declared, d.Name, was))
+		}
+	}
+	return out
+}
+
+// openImage opens a stored disk's logical content.
+func (m *Manager) openImage(cat *catalog.Catalog, d *catalog.Disk) (formats.Image, error) {
+	f, err := m.b.Open(d.FileName, false)
+	if err != nil {
+		return nil, err
+	}
+	size, err := f.Size()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	res := m.resolver(cat)
+	img, err := formats.Open(formats.Source{Name: d.ID, R: f, Size: size}, formats.Options{Format: formats.Format(d.Format), Resolve: res.resolve})
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &closing{Image: img, f: f}, nil
 }
 
 // openStored opens disk id's logical content, reading the catalog once for
 // the disk's record and for any backing files it names.
 func (m *Manager) openStored(id string) (*catalog.Disk, formats.Image, error) {
-	cat, err := m.b.ReadCatalog()
+	cat, err := m.read()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -538,21 +616,11 @@ func (m *Manager) openStored(id string) (*catalog.Disk, formats.Image, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	f, err := m.b.Open(d.FileName, false)
+	img, err := m.openImage(cat, d)
 	if err != nil {
 		return nil, nil, err
 	}
-	size, err := f.Size()
-	if err != nil {
-		f.Close()
-		return nil, nil, err
-	}
-	img, err := formats.Open(formats.Source{Name: d.ID, R: f, Size: size}, formats.Options{Format: formats.Format(d.Format), Resolve: m.resolver(cat)})
-	if err != nil {
-		f.Close()
-		return nil, nil, err
-	}
-	return d, &closing{Image: img, f: f}, nil
+	return d, img, nil
 }
 
 type closing struct {
@@ -572,9 +640,20 @@ func (c *closing) Close() error {
 type VerifyResult struct {
 	OK       bool   `json:"ok"`
 	Checksum string `json:"checksum"`
+	// Recorded: the disk had no checksum (another tool made it), so the one
+	// computed now was stored — recorded, not verified.
+	Recorded bool `json:"recorded,omitempty"`
+	// SourceOK, for a disk kept in its container (qcow2, VHD, DiskCopy),
+	// says whether the stored container still holds exactly the bytes of
+	// the file it was imported from.
+	SourceOK *bool `json:"sourceOk,omitempty"`
 }
 
-// Verify recomputes a disk's logical checksum and compares it with the catalog.
+// Verify recomputes a disk's logical checksum and compares it with the
+// catalog. A disk kept in its container must also still be, byte for byte,
+// the file it came from (its sourceChecksum): its logical content is then
+// exactly what that source described. A disk without a checksum gets the
+// computed one recorded.
 func (m *Manager) Verify(ctx context.Context, id string, progress func(Progress)) (VerifyResult, error) {
 	d, img, err := m.openStored(id)
 	if err != nil {
@@ -585,8 +664,34 @@ func (m *Manager) Verify(ctx context.Context, id string, progress func(Progress)
 	if err != nil {
 		return VerifyResult{}, err
 	}
-	sum := checksum.Hex(res.Checksum)
-	return VerifyResult{OK: d.Checksum != nil && d.Checksum.Value == sum, Checksum: sum}, nil
+	out := VerifyResult{Checksum: checksum.Hex(res.Checksum)}
+	if d.Checksum == nil || d.Checksum.Value == "" {
+		err := m.update(func(c *catalog.Catalog) error {
+			cur, err := c.Get(id)
+			if err == nil && (cur.Checksum == nil || cur.Checksum.Value == "") {
+				cur.Checksum = catalog.CRC32(out.Checksum)
+			}
+			return err
+		}, nil)
+		out.OK, out.Recorded = err == nil, err == nil
+		return out, err
+	}
+	out.OK = d.Checksum.Value == out.Checksum
+	kept := d.SourceChecksum != nil && d.SourceFormat == d.Format && d.Format != string(formats.Raw) && d.Format != string(formats.ISO)
+	if c, ok := img.(*closing); ok && kept {
+		size, err := c.f.Size()
+		if err != nil {
+			return VerifyResult{}, err
+		}
+		crc, err := convert.CopyStream(ctx, io.NewSectionReader(c.f, 0, size), discard{}, size, convertOptions(PhaseVerify, progress))
+		if err != nil {
+			return VerifyResult{}, err
+		}
+		same := checksum.Hex(crc) == d.SourceChecksum.Value
+		out.SourceOK = &same
+		out.OK = out.OK && same
+	}
+	return out, nil
 }
 
 // convertOptions adapts a Progress callback for the convert package,

@@ -350,16 +350,16 @@ func TestMountsRenameDelete(t *testing.T) {
 	qc := must(m.Import(ctx, input(t, q), manager.ImportOptions{}))
 	s := func(v string) *string { return &v }
 
-	if _, err := m.SetMounts(catalog.Mounts{HddID: s(qc.ID)}); manager.ErrorName(err) != manager.NameInvalid {
+	if _, err := m.SetMounts(manager.MountChange{SetHdd: true, HddID: s(qc.ID)}); manager.ErrorName(err) != manager.NameInvalid {
 		t.Fatalf("qcow2 as HDD: %v", err)
 	}
-	if _, err := m.SetMounts(catalog.Mounts{CdID: s(hdd.ID)}); manager.ErrorName(err) != manager.NameInvalid {
+	if _, err := m.SetMounts(manager.MountChange{SetCd: true, CdID: s(hdd.ID)}); manager.ErrorName(err) != manager.NameInvalid {
 		t.Fatalf("HDD as CD: %v", err)
 	}
-	if _, err := m.SetMounts(catalog.Mounts{HddID: s("nope")}); manager.ErrorName(err) != manager.NameNotFound {
+	if _, err := m.SetMounts(manager.MountChange{SetHdd: true, HddID: s("nope")}); manager.ErrorName(err) != manager.NameNotFound {
 		t.Fatalf("missing: %v", err)
 	}
-	got, err := m.SetMounts(catalog.Mounts{HddID: s(hdd.ID), CdID: s(cd.ID)})
+	got, err := m.SetMounts(manager.MountChange{SetHdd: true, HddID: s(hdd.ID), SetCd: true, CdID: s(cd.ID)})
 	if err != nil || *got.HddID != hdd.ID || *got.CdID != cd.ID {
 		t.Fatalf("%+v %v", got, err)
 	}
@@ -407,23 +407,38 @@ func TestMountsRenameDelete(t *testing.T) {
 	}
 }
 
-func TestSweepOrphans(t *testing.T) {
+// TestSweepOnlyOwnGarbage: the start-up sweep removes a dead tab's pending
+// import and nothing else — not a file no record names (another tool's, or
+// one whose record was lost), not a pending import whose tab still lives.
+func TestSweepOnlyOwnGarbage(t *testing.T) {
 	dir := t.TempDir()
 	m, st := newManager(t, dir)
 	d := must(m.CreateBlank(context.Background(), manager.BlankOptions{Name: "kept", SizeBytes: 1 << 20}))
-	testutil.WriteFile(t, dir, "0000-killed-tab.img", make([]byte, 4096))
-	busy, err := st.Create("1111-importing-now.img") // another tab mid-import holds it
+	testutil.WriteFile(t, dir, "0000-unnamed.img", make([]byte, 4096))
+	testutil.WriteFile(t, dir, d.ID+".cache.aerospar", []byte("another tool's cache"))
+	busy, err := st.Create("1111-importing-now.img") // this tab, mid-import
 	if err != nil {
 		t.Fatal(err)
 	}
-	newManager(t, dir) // start-up sweeps
+	dead := must(dirstore.New(dir))
+	if _, err := dead.Create("2222-killed-tab.img"); err != nil {
+		t.Fatal(err)
+	}
+	dead.Kill()
+	m2, _ := newManager(t, dir) // start-up sweeps
 	got := fmt.Sprint(files(t, st))
-	want := []string{"1111-importing-now.img", d.FileName}
+	want := []string{"0000-unnamed.img", d.ID + ".cache.aerospar", d.FileName}
 	sort.Strings(want)
 	if got != fmt.Sprint(want) {
-		t.Fatalf("after sweep: %s", got)
+		t.Fatalf("after sweep: %s, want %v", got, want)
 	}
-	busy.Close()
+	if r := m2.Report(); fmt.Sprint(r.Swept) != "[2222-killed-tab.img]" {
+		t.Errorf("report %+v", r)
+	}
+	if p := pendingLeft(t, dir); fmt.Sprint(p) != "[1111-importing-now.img"+dirstore.PendingSuffix+"]" {
+		t.Errorf("pending files %v: the live import must stay", p)
+	}
+	busy.Discard()
 }
 
 // TestTwoTabsLoseNothing: two managers on one directory (two tabs) import

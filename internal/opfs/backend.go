@@ -14,11 +14,18 @@ import (
 	"aerodisk/internal/manager"
 )
 
-// The layout of the existing Aero disk manager.
+// The layout of the existing Aero disk manager, and this manager's own
+// names in it (docs/browser.md, "Durability").
 const (
 	MetadataName = "metadata.json"
 	metadataTemp = "metadata.json.tmp"
-	lockName     = "aerodisk-metadata" // Web Lock serialising catalog updates across tabs
+	metadataPrev = "metadata.json.prev"    // the generation before metadata.json
+	metadataKept = "metadata.json.damaged" // an unusable catalog's bytes, kept
+	// PendingSuffix names a disk file still being written:
+	// <fileName>.aerodisk-partial, renamed to fileName at its commit.
+	PendingSuffix = ".aerodisk-partial"
+	lockName      = "aerodisk-metadata" // Web Lock: shared to read the catalog, exclusive to change it
+	leasePrefix   = "aerodisk-lease-"   // + file name: Web Lock held while a pending file's tab lives
 )
 
 // Backend is a manager.Backend over an OPFS directory (aero/disks).
@@ -48,15 +55,39 @@ func Supported() bool {
 
 func (b *Backend) Name() string { return "opfs" }
 
-func (b *Backend) Create(name string) (manager.File, error) {
+// exists reports whether the directory has an entry called name.
+func (b *Backend) exists(name string) (bool, error) {
+	v, err := jsutil.CallAwait("exists", b.dir, name)
+	if err != nil {
+		return false, err
+	}
+	return v.Bool()
+}
+
+// Create takes the file's lease, then creates <name>.aerodisk-partial.
+func (b *Backend) Create(name string) (manager.NewFile, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
-	h, err := jsutil.CallAwait("createFile", b.dir, name)
+	if ok, err := b.exists(name); err != nil || ok {
+		if err == nil {
+			err = fmt.Errorf("%w: %s already exists", catalog.ErrInvalid, name)
+		}
+		return nil, err
+	}
+	release, err := jsutil.TryLock(leasePrefix+name, true)
 	if err != nil {
+		return nil, err
+	}
+	if release == nil {
+		return nil, fmt.Errorf("%w: %s is being written in another tab", manager.ErrInUse, name)
+	}
+	h, err := jsutil.CallAwait("createFile", b.dir, name+PendingSuffix)
+	if err != nil {
+		release()
 		return nil, mapErr(name, err)
 	}
-	return &File{name: name, h: h, writable: true}, nil
+	return &pendingFile{File: &File{name: name, h: h, writable: true}, b: b, release: release}, nil
 }
 
 func (b *Backend) Open(name string, writable bool) (manager.File, error) {
@@ -74,6 +105,10 @@ func (b *Backend) Remove(name string) error {
 	if err := checkName(name); err != nil {
 		return err
 	}
+	return b.remove(name)
+}
+
+func (b *Backend) remove(name string) error {
 	_, err := jsutil.CallAwait("removeFile", b.dir, name)
 	if jsutil.IsDOM(err, "NotFoundError") {
 		return nil
@@ -81,97 +116,177 @@ func (b *Backend) Remove(name string) error {
 	return mapErr(name, err)
 }
 
-func (b *Backend) Files() ([]string, error) {
+// entries lists the directory's file names.
+func (b *Backend) entries() ([]string, error) {
 	v, err := jsutil.CallAwait("listFiles", b.dir)
 	if err != nil {
 		return nil, err
 	}
-	n, err := v.Length()
+	return jsutil.Strings(v)
+}
+
+func (b *Backend) Files() ([]string, error) {
+	all, err := b.entries()
 	if err != nil {
 		return nil, err
 	}
 	var out []string
-	for i := 0; i < n; i++ {
-		e, err := v.Index(i)
-		if err != nil {
-			return nil, err
-		}
-		s, err := e.String()
-		if err != nil {
-			return nil, err
-		}
-		if s != MetadataName && s != metadataTemp && !strings.HasPrefix(s, ".") {
+	for _, s := range all {
+		if !strings.HasPrefix(s, MetadataName) && !strings.HasPrefix(s, ".") && !strings.HasSuffix(s, PendingSuffix) {
 			out = append(out, s)
 		}
 	}
 	return out, nil
 }
 
-// ReadCatalog reads metadata.json. If a tab died between removing the old
-// file and moving the new one into place, the complete temporary file is
-// the catalog.
-func (b *Backend) ReadCatalog() (*catalog.Catalog, error) {
-	for _, name := range []string{MetadataName, metadataTemp} {
+// Abandoned lists pending files whose lease no tab holds.
+func (b *Backend) Abandoned() ([]string, error) {
+	all, err := b.entries()
+	if err != nil {
+		return nil, err
+	}
+	held, err := jsutil.HeldLocks()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, s := range all {
+		if name, ok := strings.CutSuffix(s, PendingSuffix); ok && !held[leasePrefix+name] {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
+// Settle moves an abandoned pending file into place, or removes it.
+func (b *Backend) Settle(name string, keep bool) error {
+	if err := checkName(name); err != nil {
+		return err
+	}
+	if !keep {
+		return b.remove(name + PendingSuffix)
+	}
+	if ok, err := b.exists(name); err != nil || ok {
+		if err == nil {
+			err = fmt.Errorf("%w: %s already exists", catalog.ErrInvalid, name)
+		}
+		return err
+	}
+	_, err := jsutil.CallAwait("renameFile", b.dir, name+PendingSuffix, name)
+	return mapErr(name, err)
+}
+
+// LockCatalog takes the Web Lock every tab's catalog access goes through.
+func (b *Backend) LockCatalog(exclusive bool) (func(), error) {
+	return jsutil.Lock(lockName, exclusive)
+}
+
+// CatalogGenerations reads metadata.json, metadata.json.tmp and
+// metadata.json.prev.
+func (b *Backend) CatalogGenerations() ([]manager.Generation, error) {
+	var gens []manager.Generation
+	for _, name := range []string{MetadataName, metadataTemp, metadataPrev} {
+		g := manager.Generation{Name: name}
 		v, err := jsutil.CallAwait("readText", b.dir, name)
-		if jsutil.IsDOM(err, "NotFoundError") {
-			continue
+		switch {
+		case jsutil.IsDOM(err, "NotFoundError"):
+			g.Missing = true
+		case err != nil:
+			g.Err = err
+		default:
+			s, err := v.String()
+			g.Data, g.Err = []byte(s), err
 		}
-		if err != nil {
-			return nil, err
-		}
-		s, err := v.String()
-		if err != nil {
-			return nil, err
-		}
-		return catalog.Parse([]byte(s))
+		gens = append(gens, g)
 	}
-	return catalog.New(), nil
+	return gens, nil
 }
 
-// UpdateCatalog holds the Web Lock while it reads, changes and replaces
-// metadata.json: the new content goes to metadata.json.tmp (written and
-// flushed through a sync access handle), which is then moved over the old
-// file, so no reader ever sees a torn catalog.
-func (b *Backend) UpdateCatalog(fn func(*catalog.Catalog) error) error {
-	return jsutil.WithLock(lockName, func() error { return b.updateCatalog(fn) })
-}
+// KeptCatalogName is where an unusable catalog's bytes are kept.
+func (b *Backend) KeptCatalogName() string { return metadataKept }
 
-func (b *Backend) updateCatalog(fn func(*catalog.Catalog) error) error {
-	c, err := b.ReadCatalog()
+// WriteCatalog keeps the replaced metadata.json (as metadata.json.prev when
+// it was a catalog, as metadata.json.damaged when not), writes the new one
+// to metadata.json.tmp through a sync access handle (flushed, closed) and
+// moves it over metadata.json. Readers hold the shared lock, so none sees
+// the move half done.
+func (b *Backend) WriteCatalog(old manager.Generation, oldCat, next *catalog.Catalog) error {
+	if len(old.Data) > 0 && old.Name == MetadataName {
+		keep := metadataKept
+		if oldCat != nil {
+			keep = metadataPrev
+		}
+		if err := b.writeWhole(keep, old.Data); err != nil {
+			return err
+		}
+	}
+	data, err := next.Marshal()
 	if err != nil {
 		return err
 	}
-	if err := fn(c); err != nil {
-		return err
-	}
-	data, err := c.Marshal()
-	if err != nil {
-		return err
-	}
-	h, err := jsutil.CallAwait("openFile", b.dir, metadataTemp, true, true)
-	if err != nil {
-		return mapErr(metadataTemp, err)
-	}
-	f := &File{name: metadataTemp, h: h, writable: true}
-	if err := f.Truncate(0); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.WriteAt(data, 0); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
+	if err := b.writeWhole(metadataTemp, data); err != nil {
 		return err
 	}
 	if _, err := jsutil.CallAwait("replaceFile", b.dir, metadataTemp, MetadataName); err != nil {
 		return fmt.Errorf("replacing %s: %w", MetadataName, err)
 	}
 	return nil
+}
+
+// writeWhole replaces the content of name (created if missing) with data,
+// flushed.
+func (b *Backend) writeWhole(name string, data []byte) error {
+	h, err := jsutil.CallAwait("openFile", b.dir, name, true, true)
+	if err != nil {
+		return mapErr(name, err)
+	}
+	f := &File{name: name, h: h, writable: true}
+	err = f.Truncate(0)
+	if err == nil {
+		_, err = f.WriteAt(data, 0)
+	}
+	if err == nil {
+		err = f.Flush()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// pendingFile is a file from Create, written as <name>.aerodisk-partial
+// while its lease is held.
+type pendingFile struct {
+	*File
+	b       *Backend
+	release func()
+	ended   bool
+}
+
+func (p *pendingFile) Finish() error {
+	if p.ended {
+		return fmt.Errorf("%s: already finished or discarded", p.name)
+	}
+	if err := p.File.Close(); err != nil {
+		return err
+	}
+	if _, err := jsutil.CallAwait("renameFile", p.b.dir, p.name+PendingSuffix, p.name); err != nil {
+		return mapErr(p.name, err)
+	}
+	p.ended = true
+	p.release()
+	return nil
+}
+
+func (p *pendingFile) Discard() error {
+	if p.ended {
+		return nil
+	}
+	p.ended = true
+	p.File.Close()
+	err := p.b.remove(p.name + PendingSuffix)
+	p.release()
+	return err
 }
 
 func (b *Backend) Estimate() (usage, quota int64, err error) { return jsutil.Estimate() }
@@ -215,7 +330,7 @@ func (d *Dir) Clear() error {
 }
 
 func checkName(name string) error {
-	if name == "" || strings.ContainsAny(name, `/\`) || name == MetadataName || name == metadataTemp || strings.HasPrefix(name, ".") {
+	if name == "" || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, MetadataName) || strings.HasPrefix(name, ".") || strings.HasSuffix(name, PendingSuffix) {
 		return fmt.Errorf("%w: bad file name %q", catalog.ErrInvalid, name)
 	}
 	return nil

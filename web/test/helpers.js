@@ -299,3 +299,125 @@ export async function drain(stream) {
   }
   return { bytes, ms: performance.now() - t0 };
 }
+
+// --- Durability tests: this manager's own marks, and tampering. ---
+
+// The suffix of a disk file still being written (internal/opfs).
+export const PENDING_SUFFIX = ".aerodisk-partial";
+
+// idbRequest settles with an IDBRequest's result.
+function idbRequest(req) {
+  return new Promise((resolve, reject) => {
+    req.onsuccess = () => resolve(req.result);
+    req.onerror = () => reject(req.error);
+  });
+}
+
+// journalOpen opens the aerodisk journal database (internal/idb).
+function journalOpen() {
+  const req = indexedDB.open("aerodisk", 1);
+  req.onupgradeneeded = () => req.result.createObjectStore("pending", { keyPath: "id" });
+  return idbRequest(req);
+}
+
+// idbWrite runs fn(store) in a readwrite transaction of aero-disk-manager.
+async function idbWrite(storeName, fn) {
+  const db = await idbOpen();
+  try {
+    await new Promise((resolve, reject) => {
+      const tx = db.transaction(storeName, "readwrite");
+      fn(tx.objectStore(storeName));
+      tx.oncomplete = resolve;
+      tx.onerror = () => reject(tx.error);
+      tx.onabort = () => reject(tx.error);
+    });
+  } finally {
+    db.close();
+  }
+}
+
+// plantPending stores a disk file as a tab killed mid-import leaves it:
+// pending (OPFS: <id>.<ext>.aerodisk-partial; IndexedDB: chunks and a
+// journal entry) with no lease held.
+export async function plantPending(id, ext, bytes) {
+  if (backend !== "idb") return opfsWrite("aero/disks", `${id}.${ext}${PENDING_SUFFIX}`, bytes);
+  await idbPutChunk(id, 0, bytes);
+  const db = await journalOpen();
+  try {
+    const tx = db.transaction("pending", "readwrite");
+    tx.objectStore("pending").put({ id, fileName: `${id}.${ext}`, startedAtMs: Date.now() });
+    await new Promise((resolve, reject) => { tx.oncomplete = resolve; tx.onerror = () => reject(tx.error); });
+  } finally {
+    db.close();
+  }
+}
+
+// pendingLeft lists what is pending: OPFS partial files, or journal ids.
+export async function pendingLeft() {
+  if (backend !== "idb") return (await opfsList("aero/disks")).map((e) => e.name).filter((n) => n.endsWith(PENDING_SUFFIX));
+  const db = await journalOpen();
+  try {
+    return (await idbRequest(db.transaction("pending").objectStore("pending").getAllKeys())).map(String);
+  } finally {
+    db.close();
+  }
+}
+
+// setCatalogFile writes (text) or removes (null) aero/disks/<name>.
+export async function setCatalogFile(name, text) {
+  if (text !== null) return opfsWrite("aero/disks", name, text);
+  const d = await opfsDir("aero/disks");
+  try { await d.removeEntry(name); } catch (e) { if (e.name !== "NotFoundError") throw e; }
+}
+
+// idbRecords returns the disk records as stored.
+export async function idbRecords() {
+  const db = await idbOpen();
+  try { return await idbAll(db, "disks"); } finally { db.close(); }
+}
+
+// idbSetRecords replaces every disk record (null deletes them all).
+export function idbSetRecords(records) {
+  return idbWrite("disks", (st) => { st.clear(); for (const r of records || []) st.put(r); });
+}
+
+// idbSetMounts stores the mounts record's value as given.
+export function idbSetMounts(value) {
+  return idbWrite("mounts", (st) => st.put({ key: "mounts", value }));
+}
+
+// resetStorage removes everything the managers stored (no manager open).
+export async function resetStorage() {
+  const root = await navigator.storage.getDirectory();
+  try { await root.removeEntry("aero", { recursive: true }); } catch (e) { if (e.name !== "NotFoundError") throw e; }
+  for (const name of ["aero-disk-manager", "aerodisk"]) {
+    await new Promise((resolve, reject) => {
+      const req = indexedDB.deleteDatabase(name);
+      req.onsuccess = resolve;
+      req.onerror = () => reject(req.error);
+      // onblocked: a closed manager's connection is still closing; the
+      // deletion goes on once it has.
+    });
+  }
+}
+
+// crc32Of exports a disk and returns its CRC32 (or the error's name).
+export async function crc32Of(dm, id) {
+  try {
+    return (await crc32Stream(await dm.exportDisk(id))).crc32;
+  } catch (e) {
+    return e.name;
+  }
+}
+
+// randomBytes returns n bytes from a seeded generator (xorshift32).
+export function randomBytes(n, seed) {
+  const b = new Uint8Array(n);
+  const w = new Uint32Array(b.buffer, 0, n >>> 2);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < w.length; i++) {
+    x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0;
+    w[i] = x;
+  }
+  return b;
+}
