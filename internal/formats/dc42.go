@@ -2,6 +2,7 @@ package formats
 
 import (
 	"encoding/binary"
+	"fmt"
 	"io"
 	"math/bits"
 
@@ -84,12 +85,9 @@ func openDC42(o *opener, src Source) (Image, error) {
 	if tags%12 != 0 || int64(tags) > int64(data)/512*12 {
 		return nil, diskerr.New(string(DC42), ErrCorrupt, "tag size %d is not 12 bytes per sector or fewer", tags)
 	}
-	if want := dc42HeaderSize + int64(data) + int64(tags); src.Size != want {
-		sentinel := ErrCorrupt
-		if src.Size < want {
-			sentinel = ErrTruncated
-		}
-		return nil, diskerr.New(string(DC42), sentinel, "file is %d bytes, header says %d (84 + %d data + %d tags)", src.Size, want, data, tags)
+	want := dc42HeaderSize + int64(data) + int64(tags)
+	if src.Size < want {
+		return nil, diskerr.New(string(DC42), ErrTruncated, "file is %d bytes, header says %d (84 + %d data + %d tags)", src.Size, want, data, tags)
 	}
 	img := &DC42Image{
 		flat: flat{r: src.R, base: dc42HeaderSize, size: int64(data), info: Info{
@@ -116,13 +114,27 @@ func openDC42(o *opener, src Source) (Image, error) {
 		}
 	}
 	img.info.Details["checksum-ok"] = gotData == wantData && gotTags == wantTags
-	if !o.opts.AcceptBadChecksum {
-		if gotData != wantData {
-			return nil, diskerr.New(string(DC42), ErrChecksum, "data checksum is %08x, header says %08x", gotData, wantData)
+	// Old tools often wrote a data checksum that disagrees with the bytes,
+	// or appended bytes (a resource fork, padding) after the tags: with
+	// AcceptBadChecksum both are read anyway and said in Warnings.
+	for _, c := range []struct {
+		what      string
+		got, want uint32
+	}{{"data", gotData, wantData}, {"tag", gotTags, wantTags}} {
+		if c.got == c.want {
+			continue
 		}
-		if gotTags != wantTags {
-			return nil, diskerr.New(string(DC42), ErrChecksum, "tag checksum is %08x, header says %08x", gotTags, wantTags)
+		if !o.opts.AcceptBadChecksum {
+			return nil, diskerr.New(string(DC42), ErrChecksum, "%s checksum is %08x, header says %08x", c.what, c.got, c.want)
 		}
+		img.info.Warnings = append(img.info.Warnings, fmt.Sprintf("the DiskCopy %s checksum is %08x but the header says %08x (common in images made by old tools); the %s was read as it is", c.what, c.got, c.want, c.what))
+	}
+	if extra := src.Size - want; extra > 0 {
+		if !o.opts.AcceptBadChecksum {
+			return nil, diskerr.New(string(DC42), ErrCorrupt, "file is %d bytes, header says %d (84 + %d data + %d tags)", src.Size, want, data, tags)
+		}
+		img.info.Details["trailing-bytes"] = extra
+		img.info.Warnings = append(img.info.Warnings, fmt.Sprintf("%d bytes after the DiskCopy tag data were ignored", extra))
 	}
 	return img, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"aerodisk/internal/testutil"
@@ -170,6 +171,67 @@ func TestDC42BadInput(t *testing.T) {
 	img, err := Open(memSource("bad", bad), Options{AcceptBadChecksum: true})
 	if err != nil || img.Info().Details["checksum-ok"] != false {
 		t.Fatalf("AcceptBadChecksum: %v %v", err, img)
+	}
+	if w := img.Info().Warnings; len(w) != 1 || !strings.Contains(w[0], "data checksum") {
+		t.Errorf("warnings %q, want one about the data checksum", w)
+	}
+	if got := readAll(t, img); !bytes.Equal(got[:100-84], data[:100-84]) || got[100-84] != data[100-84]^1 || !bytes.Equal(got[101-84:], data[101-84:]) {
+		t.Error("a disk with a bad checksum does not read as its bytes")
+	}
+}
+
+// TestDC42OldTools: real DiskCopy images made by old tools carry a data
+// checksum that disagrees with their bytes, or bytes after the tags (44
+// zero bytes; a resource fork). Read with AcceptBadChecksum they open, read
+// their data and say what was odd; a damaged header still fails.
+func TestDC42OldTools(t *testing.T) {
+	data := testutil.MixedData(409600, 21)
+	good := testutil.DC42("GS/OS", data, nil)
+	accept := Options{AcceptBadChecksum: true}
+	for _, tc := range []struct {
+		name     string
+		file     []byte
+		warnings []string
+	}{
+		{"44 trailing zeros", append(append([]byte(nil), good...), make([]byte, 44)...), []string{"44 bytes after"}},
+		{"a resource fork", append(append([]byte(nil), good...), testutil.MixedData(3000, 5)...), []string{"3000 bytes after"}},
+		{"bad checksum and trailing bytes", func() []byte {
+			b := append(append([]byte(nil), good...), make([]byte, 44)...)
+			binary.BigEndian.PutUint32(b[0x48:], 0xdeadbeef)
+			return b
+		}(), []string{"data checksum", "44 bytes after"}},
+	} {
+		img, err := Open(memSource(tc.name, tc.file), accept)
+		if err != nil {
+			t.Errorf("%s: %v", tc.name, err)
+			continue
+		}
+		if img.Size() != int64(len(data)) || !bytes.Equal(readAll(t, img), data) {
+			t.Errorf("%s: the data does not read back", tc.name)
+		}
+		w := img.Info().Warnings
+		if len(w) != len(tc.warnings) {
+			t.Errorf("%s: warnings %q, want %d", tc.name, w, len(tc.warnings))
+			continue
+		}
+		for i, want := range tc.warnings {
+			if !strings.Contains(w[i], want) {
+				t.Errorf("%s: warning %q, want one with %q", tc.name, w[i], want)
+			}
+		}
+		if _, err := Open(memSource(tc.name, tc.file), Options{}); err == nil {
+			t.Errorf("%s: opened without AcceptBadChecksum", tc.name)
+		}
+	}
+	// A damaged header is never accepted.
+	for _, bad := range [][]byte{
+		func() []byte { b := append([]byte(nil), good...); b[0x52] = 7; return b }(),
+		good[:len(good)-10],
+		func() []byte { b := append([]byte(nil), good...); b[0] = 99; return b }(),
+	} {
+		if _, err := Open(memSource("bad", bad), Options{Format: DC42, AcceptBadChecksum: true}); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("damaged header with AcceptBadChecksum: %v", err)
+		}
 	}
 }
 

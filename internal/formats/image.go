@@ -101,6 +101,11 @@ type Info struct {
 	BackingFile string         `json:"backing-filename,omitempty"`
 	Backing     *Info          `json:"backing,omitempty"`
 	Details     map[string]any `json:"format-specific,omitempty"`
+	// Warnings are facts about an image that was read anyway but that a
+	// person should know (a DiskCopy data checksum that disagrees with the
+	// bytes, trailing bytes after the data): sentences, without a final
+	// period. The browser records them in DiskMeta.warnings.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // Source is a file to open: its bytes, size and a name that identifies it

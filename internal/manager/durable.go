@@ -362,7 +362,7 @@ func (m *Manager) probe(fileName string) (*catalog.Disk, string) {
 		return d, err.Error()
 	}
 	d.FileSizeBytes, d.StoredBytes, d.SizeBytes = size, size, size
-	img, err := formats.Open(formats.Source{Name: fileName, R: file, Size: size}, formats.Options{Format: f})
+	img, err := formats.Open(formats.Source{Name: fileName, R: file, Size: size}, readOptions(formats.Options{Format: f}))
 	if err != nil && d.Format == "" {
 		d.Format = string(formats.Raw)
 	}

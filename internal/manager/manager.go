@@ -265,13 +265,13 @@ func (m *Manager) Import(ctx context.Context, in Input, o ImportOptions) (*catal
 	}
 	src := formats.Source{Name: "upload:" + in.Name(), R: in, Size: in.Size()}
 	res := m.resolver(cat)
-	img, err := formats.Open(src, formats.Options{Resolve: res.resolve})
+	img, err := formats.Open(src, readOptions(formats.Options{Resolve: res.resolve}))
 	if err != nil {
 		return nil, err
 	}
 	defer img.Close()
 	info := img.Info()
-	warnings := res.warnings(info)
+	warnings := append(append([]string(nil), info.Warnings...), res.warnings(info)...)
 	kind, err := checkKind(o.Kind, defaultKind(info.Format, img.Size()))
 	if err != nil {
 		return nil, err
@@ -289,14 +289,15 @@ func (m *Manager) Import(ctx context.Context, in Input, o ImportOptions) (*catal
 	if info.BackingFile != "" {
 		return nil, fmt.Errorf("%w: %q depends on the backing file %q; import it converted to AEROSPAR to store it on its own", catalog.ErrInvalid, in.Name(), info.BackingFile)
 	}
-	return m.importAsIs(ctx, in, info.Format, img, name, kind, o.Progress)
+	return m.importAsIs(ctx, in, info.Format, img, name, kind, warnings, o.Progress)
 }
 
-func (m *Manager) importAsIs(ctx context.Context, in Input, f formats.Format, img formats.Image, name, kind string, progress func(Progress)) (*catalog.Disk, error) {
+func (m *Manager) importAsIs(ctx context.Context, in Input, f formats.Format, img formats.Image, name, kind string, warnings []string, progress func(Progress)) (*catalog.Disk, error) {
 	if err := m.checkSpace(in.Size()); err != nil {
 		return nil, err
 	}
 	d := m.newDisk(name, kind, f)
+	d.Warnings = warnings
 	d.SizeBytes = img.Size()
 	d.SourceFileName, d.SourceFormat = in.Name(), string(f)
 	err := m.store(ctx, d, func(file File) error {
@@ -314,7 +315,7 @@ func (m *Manager) importAsIs(ctx context.Context, in Input, f formats.Format, im
 		}
 		// A container's logical checksum comes from a pass over the stored
 		// copy, which also proves that copy reads back whole.
-		stored, err := formats.Open(formats.Source{Name: d.ID, R: file, Size: in.Size()}, formats.Options{Format: f})
+		stored, err := formats.Open(formats.Source{Name: d.ID, R: file, Size: in.Size()}, readOptions(formats.Options{Format: f}))
 		if err != nil {
 			return err
 		}
@@ -533,6 +534,15 @@ func defaultKind(f formats.Format, size int64) string {
 	return catalog.KindHDD
 }
 
+// readOptions are the options every image is read with here: a DiskCopy
+// image whose data checksum disagrees with its bytes (common in images
+// made by old tools) is read, and its Info.Warnings say so, which the disk
+// records.
+func readOptions(o formats.Options) formats.Options {
+	o.AcceptBadChecksum = true
+	return o
+}
+
 // backingResolver finds backing files among the stored disks and hands
 // them over as disks: read through their own stored format (an imported
 // raw base stored as AEROSPAR gives its logical content, never its
@@ -597,7 +607,7 @@ func (m *Manager) openImage(cat *catalog.Catalog, d *catalog.Disk) (formats.Imag
 		return nil, err
 	}
 	res := m.resolver(cat)
-	img, err := formats.Open(formats.Source{Name: d.ID, R: f, Size: size}, formats.Options{Format: formats.Format(d.Format), Resolve: res.resolve})
+	img, err := formats.Open(formats.Source{Name: d.ID, R: f, Size: size}, readOptions(formats.Options{Format: formats.Format(d.Format), Resolve: res.resolve}))
 	if err != nil {
 		f.Close()
 		return nil, err

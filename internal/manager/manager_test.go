@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -11,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 
@@ -242,6 +244,33 @@ func TestImportBackingChain(t *testing.T) {
 	}
 }
 
+// TestImportOldDiskCopy: DiskCopy images made by old tools — a data
+// checksum that disagrees with the bytes, bytes after the tags — are
+// imported (as is and converted), the oddities recorded as warnings.
+func TestImportOldDiskCopy(t *testing.T) {
+	dir := t.TempDir()
+	data := testutil.MixedData(819200, 31)
+	file := append(testutil.DC42("MacWrite 4.5", data, nil), make([]byte, 44)...)
+	binary.BigEndian.PutUint32(file[0x48:], 0x12345678)
+	p := testutil.WriteFile(t, dir, "macwrite.dc42", file)
+	m, _ := newManager(t, t.TempDir())
+	for _, convert := range []bool{false, true} {
+		d, err := m.Import(context.Background(), input(t, p), manager.ImportOptions{Convert: convert})
+		if err != nil {
+			t.Fatalf("convert=%v: %v", convert, err)
+		}
+		if len(d.Warnings) != 2 || !strings.Contains(d.Warnings[0], "checksum") || !strings.Contains(d.Warnings[1], "44 bytes") {
+			t.Errorf("convert=%v: warnings %q", convert, d.Warnings)
+		}
+		if d.Checksum.Value != crcHex(data) || !bytes.Equal(exportBytes(t, m, d.ID, false), data) || d.Kind != "floppy" {
+			t.Errorf("convert=%v: %+v does not read back as its data", convert, d)
+		}
+		if v := must(m.Verify(context.Background(), d.ID, nil)); !v.OK {
+			t.Errorf("convert=%v: verify %+v", convert, v)
+		}
+	}
+}
+
 func TestBadInputLeavesNothing(t *testing.T) {
 	dir := t.TempDir()
 	raw := testutil.BaseDisk(t, dir, "d.raw", 2<<20, 2)
@@ -250,7 +279,7 @@ func TestBadInputLeavesNothing(t *testing.T) {
 	b, _ := os.ReadFile(q)
 	cut := testutil.WriteFile(t, dir, "cut.qcow2", b[:len(b)-70000])
 	badDC := testutil.DC42("x", make([]byte, 409600), nil)
-	badDC[200] = 1 // data no longer matches its checksum
+	binary.BigEndian.PutUint32(badDC[0x44:], 7) // a damaged header: 7 tag bytes
 	dc := testutil.WriteFile(t, dir, "bad.dc42", badDC)
 	odd := testutil.WriteFile(t, dir, "odd.img", make([]byte, 1000))
 
