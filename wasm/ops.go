@@ -71,6 +71,8 @@ func (dm *diskManager) run(r *request, m *manager.Manager, a safejs.Value, str f
 		return m.Report(), nil
 	case "getDisk":
 		return m.Get(str("id"))
+	case "exportable":
+		return m.Exportable(str("id"))
 	case "createBlankDisk":
 		size, _ := jsutil.Int(a, "sizeBytes")
 		return m.CreateBlank(r.ctx, manager.BlankOptions{Name: str("name"), SizeBytes: size, Kind: str("kind")})

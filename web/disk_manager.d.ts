@@ -11,6 +11,8 @@ export interface Checksum {
 }
 
 export interface DiskMeta {
+  /** "remote": an Aero remote disk, listed but not readable here yet; absent or "local": stored here */
+  source?: "local" | "remote";
   id: string;
   name: string;
   backend: Backend;
@@ -61,6 +63,8 @@ export interface VerifyResult {
   ok: boolean;
   /** CRC32 of the logical content now */
   checksum: string;
+  /** which definition the recorded checksum matched: this manager's, or Aero's per-block one */
+  definition?: "logical" | "aero-blocks";
   /** the disk had no checksum: this one was recorded, not verified */
   recorded?: boolean;
   /** for a disk kept in its container: the container still holds the imported file's bytes */

@@ -182,7 +182,7 @@ export class DiskManager {
    * @returns {Promise<ReadableStream<Uint8Array>>}
    */
   async exportDisk(id, { gzip = false, onProgress, signal } = {}) {
-    await this.getDisk(id); // reject NotFoundError before a stream exists
+    await this._call("exportable", { id }); // reject NotFoundError (or a remote disk) before a stream exists
     let controller;
     let wanted = null; // resolves a pending pull when a chunk arrives
     let requestId;
@@ -217,7 +217,7 @@ export class DiskManager {
    * that is missing, downloads it through a temporary OPFS file.
    */
   async exportDiskToFile(id, { gzip = false, fileName, onProgress, signal } = {}) {
-    const disk = await this.getDisk(id);
+    const disk = await this._call("exportable", { id });
     const name = fileName || `${disk.name}.img${gzip ? ".gz" : ""}`;
     if (typeof self.showSaveFilePicker === "function") {
       const handle = await self.showSaveFilePicker({ suggestedName: name });

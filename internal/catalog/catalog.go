@@ -59,8 +59,17 @@ type Recovered struct {
 	From string `json:"from"`
 }
 
+// Sources of a disk (DiskMeta.source, the field Aero uses).
+const (
+	SourceLocal  = "local"  // its bytes are stored here
+	SourceRemote = "remote" // Aero's remote disk: bytes on a server, a cache here
+)
+
 // Disk is one disk's metadata (DiskMeta in the JS API).
 type Disk struct {
+	// Source is "local" or "remote"; records without it (Aero's v1, ours
+	// before this field) are local.
+	Source         string    `json:"source,omitempty"`
 	ID             string    `json:"id"`
 	Name           string    `json:"name"`
 	Backend        string    `json:"backend"`
@@ -93,6 +102,10 @@ type Disk struct {
 }
 
 var diskFields = fieldNames(reflect.TypeOf(Disk{}))
+
+// Remote reports whether the disk's bytes live on a server (an Aero remote
+// disk), which this manager cannot read yet.
+func (d *Disk) Remote() bool { return d.Source == SourceRemote }
 
 // MarshalJSON writes the record: as read when nothing changed, else the
 // fields as read with the changed ones replaced (see the package comment).
@@ -309,9 +322,31 @@ func (c *Catalog) Marshal() ([]byte, error) {
 	case c.mountsRaw == nil && c.Mounts.HddID == nil && c.Mounts.CdID == nil:
 		// absent stays absent
 	default:
-		top["mounts"] = c.Mounts
+		top["mounts"] = c.mountsObject()
 	}
 	return json.Marshal(top)
+}
+
+// mountsObject is the changed mounts over the object as read: a drive set
+// gets its id, one unset becomes null where the key was, and a key that was
+// absent stays absent; other keys stay as they were.
+func (c *Catalog) mountsObject() map[string]json.RawMessage {
+	m := map[string]json.RawMessage{}
+	json.Unmarshal(c.mountsRaw, &m) // not an object: start afresh
+	if m == nil {
+		m = map[string]json.RawMessage{}
+	}
+	for key, v := range map[string]*string{"hddId": c.Mounts.HddID, "cdId": c.Mounts.CdID} {
+		_, had := m[key]
+		switch {
+		case v != nil:
+			b, _ := json.Marshal(*v)
+			m[key] = b
+		case had || c.mountsRaw == nil:
+			m[key] = json.RawMessage("null")
+		}
+	}
+	return m
 }
 
 // Invalid lists the ids of entries that are not records (kept, not listed).
@@ -370,6 +405,18 @@ var ErrNotFound = fmt.Errorf("disk not found")
 
 // ErrInvalid: an argument breaks a rule (mount rules, names).
 var ErrInvalid = fmt.Errorf("invalid argument")
+
+// ErrRemote: the disk is an Aero remote disk, which this manager lists but
+// cannot read, mount or export yet. A kind of diskerr.ErrUnsupported.
+var ErrRemote = fmt.Errorf("%w: remote disks are not supported yet", diskerr.ErrUnsupported)
+
+// RemoteError is ErrRemote for one disk.
+type RemoteError struct{ Name string }
+
+func (e *RemoteError) Error() string {
+	return fmt.Sprintf("%v: %q is a remote disk", ErrRemote, e.Name)
+}
+func (e *RemoteError) Unwrap() error { return ErrRemote }
 
 // Get returns the disk with id.
 func (c *Catalog) Get(id string) (*Disk, error) {
@@ -448,6 +495,9 @@ func (c *Catalog) SetMounts(m Mounts, nowMs int64) error {
 		if err != nil {
 			return err
 		}
+		if d.Remote() {
+			return &RemoteError{Name: d.Name}
+		}
 		if d.Kind != KindHDD {
 			return fmt.Errorf("%w: %q is a %s, only a hard disk can be mounted as the HDD", ErrInvalid, d.Name, d.Kind)
 		}
@@ -459,6 +509,9 @@ func (c *Catalog) SetMounts(m Mounts, nowMs int64) error {
 		d, err := c.Get(*m.CdID)
 		if err != nil {
 			return err
+		}
+		if d.Remote() {
+			return &RemoteError{Name: d.Name}
 		}
 		if d.Format != "iso" {
 			return fmt.Errorf("%w: %q is not an ISO image, only ISOs can be mounted as the CD", ErrInvalid, d.Name)

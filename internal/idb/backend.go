@@ -73,9 +73,14 @@ func Open(ctx context.Context) (*Backend, error) {
 	if !Supported() {
 		return nil, fmt.Errorf("%w: this browser has no IndexedDB", manager.ErrUnsupportedBackend)
 	}
-	// Open at the current version; if the stores are not all there (a new
-	// database, or one an older tool made), reopen one version up to add them.
-	db, err := openDB(ctx, 0)
+	// Open at Aero's version with all of Aero's stores, so that Aero opens
+	// a database this manager made (or completed) without an upgrade. A
+	// database already past that version is opened as it is, and one whose
+	// stores are not all there is reopened one version up to add them.
+	db, err := openDB(ctx, aeroVersion)
+	if errors.Is(err, idb.NewDOMException("VersionError")) {
+		db, err = openDB(ctx, 0)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +88,7 @@ func Open(ctx context.Context) (*Backend, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !hasAll(names, disksStore, mountsStore, chunksStore) {
+	if !hasAll(names, aeroStores...) {
 		v, err := db.Version()
 		if err != nil {
 			return nil, err
@@ -119,11 +124,44 @@ func openDB(ctx context.Context, version uint) (*idb.Database, error) {
 	return db, nil
 }
 
-// upgrade creates whichever of the stores is missing.
+// aeroVersion is the version of aero-disk-manager that Aero's disk
+// manager opens (web/src/storage/metadata.ts, DISK_MANAGER_DB_VERSION), and
+// aeroStores the stores it has at that version.
+const aeroVersion = 3
+
+var aeroStores = []string{disksStore, mountsStore, chunksStore, remoteMetaStore, remoteChunksStore}
+
+// Aero's remote-disk cache stores: created for Aero's sake, never read or
+// written here.
+const (
+	remoteMetaStore   = "remote_chunk_meta"
+	remoteChunksStore = "remote_chunks"
+)
+
+// upgrade creates whichever of the stores is missing, with Aero's key paths
+// and indexes (metadata.ts, openDiskManagerDb). Existing data is never
+// touched.
 func upgrade(db *idb.Database, _, _ uint) error {
 	names, err := db.ObjectStoreNames()
 	if err != nil {
 		return err
+	}
+	if !hasAll(names, remoteMetaStore) {
+		if _, err := db.CreateObjectStore(remoteMetaStore, idb.ObjectStoreOptions{KeyPath: js.ValueOf("cacheKey")}); err != nil {
+			return err
+		}
+	}
+	if !hasAll(names, remoteChunksStore) {
+		st, err := db.CreateObjectStore(remoteChunksStore, idb.ObjectStoreOptions{KeyPath: js.ValueOf([]any{"cacheKey", "chunkIndex"})})
+		if err != nil {
+			return err
+		}
+		if _, err := st.CreateIndex("by_cacheKey", js.ValueOf("cacheKey"), idb.IndexOptions{}); err != nil {
+			return err
+		}
+		if _, err := st.CreateIndex("by_cacheKey_lastAccess", js.ValueOf([]any{"cacheKey", "lastAccess"}), idb.IndexOptions{}); err != nil {
+			return err
+		}
 	}
 	if !hasAll(names, disksStore) {
 		if _, err := db.CreateObjectStore(disksStore, idb.ObjectStoreOptions{KeyPath: js.ValueOf("id")}); err != nil {

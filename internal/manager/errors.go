@@ -60,6 +60,10 @@ func ErrorMessage(err error) string {
 	if errors.Is(err, catalog.ErrNewer) {
 		return defaultMsgNewer
 	}
+	var remote *catalog.RemoteError
+	if errors.As(err, &remote) {
+		return fmt.Sprintf("“%s” is a remote disk: its bytes live on a server, and remote disks are not supported here yet. It stays listed and untouched.", remote.Name)
+	}
 	switch ErrorName(err) {
 	case NameAbort:
 		return defaultMsgAbort

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 
+	"aerodisk/internal/catalog"
 	"aerodisk/internal/convert"
 	"aerodisk/internal/formats"
 	"aerodisk/internal/gzipx"
@@ -42,6 +43,17 @@ func (m *Manager) Export(ctx context.Context, id string, o ExportOptions, w io.W
 		return err
 	}
 	return sink.Close()
+}
+
+// Exportable returns the disk if it can be exported — it exists and is not
+// a remote disk — with the error Export would fail with otherwise, so a
+// caller can refuse before it starts streaming.
+func (m *Manager) Exportable(id string) (*catalog.Disk, error) {
+	d, err := m.Get(id)
+	if err == nil && d.Remote() {
+		err = &catalog.RemoteError{Name: d.Name}
+	}
+	return d, err
 }
 
 // exportSink receives an export: data, zero runs (which a gzip sink emits

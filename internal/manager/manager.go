@@ -472,7 +472,8 @@ func (m *Manager) newDisk(name, kind string, f formats.Format) *catalog.Disk {
 	id := m.newID()
 	now := m.nowMs()
 	return &catalog.Disk{
-		ID: id, Name: strings.TrimSpace(name), Backend: m.b.Name(), Kind: kind, Format: string(f),
+		Source: catalog.SourceLocal,
+		ID:     id, Name: strings.TrimSpace(name), Backend: m.b.Name(), Kind: kind, Format: string(f),
 		FileName: id + "." + extension(f), CreatedAtMs: now, LastUsedAtMs: now,
 	}
 }
@@ -562,6 +563,9 @@ func (m *Manager) resolver(cat *catalog.Catalog) *backingResolver {
 func (r *backingResolver) resolve(parent, backing string) (formats.Source, error) {
 	base := backing[strings.LastIndexAny(backing, `/\`)+1:]
 	for _, d := range r.cat.List() {
+		if d.Remote() {
+			continue
+		}
 		if d.Name == backing || d.Name == base || d.SourceFileName == base {
 			img, err := r.m.openImage(r.cat, d)
 			if err != nil {
@@ -626,6 +630,9 @@ func (m *Manager) openStored(id string) (*catalog.Disk, formats.Image, error) {
 	if err != nil {
 		return nil, nil, err
 	}
+	if d.Remote() {
+		return nil, nil, &catalog.RemoteError{Name: d.Name}
+	}
 	img, err := m.openImage(cat, d)
 	if err != nil {
 		return nil, nil, err
@@ -644,64 +651,6 @@ func (c *closing) Close() error {
 		err = e
 	}
 	return err
-}
-
-// VerifyResult is what verifyDisk resolves to.
-type VerifyResult struct {
-	OK       bool   `json:"ok"`
-	Checksum string `json:"checksum"`
-	// Recorded: the disk had no checksum (another tool made it), so the one
-	// computed now was stored — recorded, not verified.
-	Recorded bool `json:"recorded,omitempty"`
-	// SourceOK, for a disk kept in its container (qcow2, VHD, DiskCopy),
-	// says whether the stored container still holds exactly the bytes of
-	// the file it was imported from.
-	SourceOK *bool `json:"sourceOk,omitempty"`
-}
-
-// Verify recomputes a disk's logical checksum and compares it with the
-// catalog. A disk kept in its container must also still be, byte for byte,
-// the file it came from (its sourceChecksum): its logical content is then
-// exactly what that source described. A disk without a checksum gets the
-// computed one recorded.
-func (m *Manager) Verify(ctx context.Context, id string, progress func(Progress)) (VerifyResult, error) {
-	d, img, err := m.openStored(id)
-	if err != nil {
-		return VerifyResult{}, err
-	}
-	defer img.Close()
-	res, err := convert.Convert(ctx, img, nil, convertOptions(PhaseVerify, progress))
-	if err != nil {
-		return VerifyResult{}, err
-	}
-	out := VerifyResult{Checksum: checksum.Hex(res.Checksum)}
-	if d.Checksum == nil || d.Checksum.Value == "" {
-		err := m.update(func(c *catalog.Catalog) error {
-			cur, err := c.Get(id)
-			if err == nil && (cur.Checksum == nil || cur.Checksum.Value == "") {
-				cur.Checksum = catalog.CRC32(out.Checksum)
-			}
-			return err
-		}, nil)
-		out.OK, out.Recorded = err == nil, err == nil
-		return out, err
-	}
-	out.OK = d.Checksum.Value == out.Checksum
-	kept := d.SourceChecksum != nil && d.SourceFormat == d.Format && d.Format != string(formats.Raw) && d.Format != string(formats.ISO)
-	if c, ok := img.(*closing); ok && kept {
-		size, err := c.f.Size()
-		if err != nil {
-			return VerifyResult{}, err
-		}
-		crc, err := convert.CopyStream(ctx, io.NewSectionReader(c.f, 0, size), discard{}, size, convertOptions(PhaseVerify, progress))
-		if err != nil {
-			return VerifyResult{}, err
-		}
-		same := checksum.Hex(crc) == d.SourceChecksum.Value
-		out.SourceOK = &same
-		out.OK = out.OK && same
-	}
-	return out, nil
 }
 
 // convertOptions adapts a Progress callback for the convert package,

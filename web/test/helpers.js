@@ -421,3 +421,61 @@ export function randomBytes(n, seed) {
   }
   return b;
 }
+
+// --- Aero's side of the origin, written from Aero's source (web/src/storage). ---
+
+// aeroBlocksCRC is Aero's converter's checksum (import_convert.ts,
+// convertRawToSparse): for each non-zero block of blockSize bytes (the last
+// zero-padded), in order, CRC32 over u64le(block index) ‖ block.
+export function aeroBlocksCRC(bytes, blockSize) {
+  let c = 0xffffffff;
+  const buf = new Uint8Array(blockSize);
+  const idx = new Uint8Array(8);
+  for (let i = 0; i * blockSize < bytes.length; i++) {
+    buf.fill(0);
+    buf.set(bytes.subarray(i * blockSize, Math.min(bytes.length, (i + 1) * blockSize)));
+    if (buf.every((x) => x === 0)) continue;
+    new DataView(idx.buffer).setBigUint64(0, BigInt(i), true);
+    c = crc32Update(c, idx);
+    c = crc32Update(c, buf);
+  }
+  return hex(~c);
+}
+
+// opfsReadBytes reads path/name as bytes.
+export async function opfsReadBytes(path, name) {
+  const d = await opfsDir(path);
+  return new Uint8Array(await (await (await d.getFileHandle(name)).getFile()).arrayBuffer());
+}
+
+// aeroOpenDB opens aero-disk-manager as Aero's openDiskManagerDb does (at
+// version 3; metadata.ts) and reports whether it had to upgrade, and the
+// stores and indexes it finds. It closes the connection after.
+export function aeroOpenDB() {
+  return new Promise((resolve, reject) => {
+    const req = indexedDB.open("aero-disk-manager", 3);
+    let upgraded = false;
+    req.onupgradeneeded = (e) => { upgraded = { oldVersion: e.oldVersion }; req.transaction.abort(); };
+    req.onblocked = () => reject(new Error("Aero's open is blocked by another connection"));
+    req.onsuccess = () => {
+      const db = req.result;
+      const stores = {};
+      const tx = db.transaction([...db.objectStoreNames]);
+      for (const name of db.objectStoreNames) {
+        const st = tx.objectStore(name);
+        stores[name] = { keyPath: st.keyPath, indexes: [...st.indexNames].map((n) => ({ name: n, keyPath: st.index(n).keyPath })) };
+      }
+      const version = db.version;
+      db.close();
+      resolve({ version, upgraded, stores });
+    };
+    req.onerror = () => upgraded ? resolve({ upgraded }) : reject(req.error);
+  });
+}
+
+// idbPutIn / idbAllIn write and read any store of aero-disk-manager.
+export function idbPutIn(store, rec) { return idbWrite(store, (st) => st.put(rec)); }
+export async function idbAllIn(store) {
+  const db = await idbOpen();
+  try { return await idbAll(db, store); } finally { db.close(); }
+}
