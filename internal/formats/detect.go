@@ -13,9 +13,12 @@ type driver struct {
 	open   func(o *opener, src Source) (Image, error)
 }
 
-// drivers in probe order: formats with a magic at offset 0 first, then those
-// identified by a trailer or a weaker signature, raw last (it matches anything).
-// Filled by init because openers reach lookup again through backing files.
+// drivers in probe order: the formats aerodisk reads that have a magic at
+// offset 0 or a trailer, then the foreign formats (foreign.go: recognised by
+// qemu's signatures, opened only to be refused with ErrUnsupported), then
+// ISO (a signature at 0x8001, after a system area that may hold anything)
+// and raw last (it matches anything). Filled by init because openers reach
+// lookup again through backing files.
 var drivers []driver
 
 func init() {
@@ -24,9 +27,14 @@ func init() {
 		{AeroSpar, probeAeroSpar, openAeroSpar},
 		{VHD, probeVHD, openVHD},
 		{DC42, probeDC42, openDC42},
-		{ISO, probeISO, openISO},
-		{Raw, func(io.ReaderAt, int64) bool { return true }, openRaw},
 	}
+	for _, f := range foreignFormats {
+		drivers = append(drivers, f.driver())
+	}
+	drivers = append(drivers,
+		driver{ISO, probeISO, openISO},
+		driver{Raw, func(io.ReaderAt, int64) bool { return true }, openRaw},
+	)
 }
 
 func lookup(f Format) (driver, bool) {
@@ -39,8 +47,10 @@ func lookup(f Format) (driver, bool) {
 }
 
 // Detect sniffs the format from content alone (never from a file name).
-// Anything that matches no container signature is raw; an empty file is
-// ErrBadSize.
+// A foreign format (VMDK, VHDX, VDI, QED, Parallels, Bochs, LUKS, cloop,
+// DMG) is returned by name, and Open refuses it with an ErrUnsupported
+// error naming it. Anything that matches no container signature is raw; an
+// empty file is ErrBadSize.
 func Detect(r io.ReaderAt, size int64) (Format, error) {
 	if size <= 0 {
 		return "", diskerr.New("", ErrBadSize, "empty file")
@@ -53,7 +63,8 @@ func Detect(r io.ReaderAt, size int64) (Format, error) {
 	return "", diskerr.New("", ErrUnknownFormat, "no format matched")
 }
 
-// ParseFormat maps a user-given format name (qemu-img spellings too) to a Format.
+// ParseFormat maps a user-given format name (qemu-img spellings too) to a
+// Format. The name of a foreign format gets the error Open gives its images.
 func ParseFormat(s string) (Format, error) {
 	switch s {
 	case "raw", "img":
@@ -68,6 +79,9 @@ func ParseFormat(s string) (Format, error) {
 		return DC42, nil
 	case "aerospar":
 		return AeroSpar, nil
+	}
+	if f, ok := lookupForeign(Format(s)); ok {
+		return "", f.err()
 	}
 	return "", diskerr.New("", ErrUnsupported, "unknown format name %q (want raw, iso, qcow2, vhd/vpc, dc42, aerospar)", s)
 }
