@@ -22,8 +22,8 @@ func oneArg(f *flags, what string) (string, error) {
 	return f.args[0], nil
 }
 
-// blockSizeOption reads --block-size (0 when absent: AEROSPAR's default).
-// sparse validates the value itself.
+// blockSizeOption reads --block-size (0 when absent: sparse.ChooseBlockSize).
+// sparse validates the value itself (checkAeroSpar).
 func blockSizeOption(f *flags) (uint32, error) {
 	bs, ok := f.values["--block-size"]
 	if !ok {
@@ -34,6 +34,19 @@ func blockSizeOption(f *flags) (uint32, error) {
 		return 0, usageError(fmt.Sprintf("bad --block-size %q", bs))
 	}
 	return uint32(n), nil
+}
+
+// checkAeroSpar refuses, before any output exists, an AEROSPAR layout that
+// sparse would refuse: a bad block size, or one whose table Aero's readers
+// cannot load (ErrBadSize: exit status 1).
+func checkAeroSpar(f *flags, size int64, blockSize uint32) error {
+	if _, err := sparse.BlankSize(size, blockSize); err != nil {
+		if bs, ok := f.values["--block-size"]; ok {
+			return fmt.Errorf("--block-size %s: %w", bs, err)
+		}
+		return err
+	}
+	return nil
 }
 
 // openFileArg opens the one FILE argument with the -f and
@@ -166,6 +179,11 @@ func runConvert(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return err
 	}
 	defer img.Close()
+	if target == "aerospar" {
+		if err := checkAeroSpar(f, img.Size(), blockSize); err != nil {
+			return err
+		}
+	}
 	dst, err := createOutput(out)
 	if err != nil {
 		return err
@@ -232,12 +250,18 @@ func runCreate(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	target := f.values["-O"]
+	if target == "aerospar" || target == "" {
+		if err := checkAeroSpar(f, size, blockSize); err != nil {
+			return err
+		}
+	}
 	dst, err := createOutput(out)
 	if err != nil {
 		return err
 	}
 	defer dst.Discard()
-	switch target := f.values["-O"]; target {
+	switch target {
 	case "aerospar", "":
 		d, err := sparse.Create(dst.Storage(), size, blockSize)
 		if err != nil {

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"hash/crc32"
@@ -190,5 +191,101 @@ func TestConvertCancelLeavesNothing(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(outDir); len(ents) != 0 {
 		t.Fatalf("cancelled convert left files: %v", ents)
+	}
+}
+
+// TestCreateAeroSparReachesDataOffset: a blank AEROSPAR disk is the header,
+// the zero table and zeros up to data_offset (Aero's readers refuse a file
+// that ends before it): 1 MiB for 60 GiB at 1 MiB blocks; check passes.
+func TestCreateAeroSparReachesDataOffset(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct {
+		size, blockSize string
+		want            int64
+	}{{"60G", "", 1 << 20}, {"1440K", "", 1 << 20}, {"20G", "4K", 64 + 8*(20<<30)/4096 + 4096 - (64+8*(20<<30)/4096)%4096}} {
+		p := filepath.Join(dir, "blank-"+c.size+c.blockSize+".aerospar")
+		args := []string{"create", "-O", "aerospar", "--size", c.size, p}
+		if c.blockSize != "" {
+			args = append(args, "--block-size", c.blockSize)
+		}
+		mustAerodisk(t, args...)
+		b := readFile(t, p)
+		dataOff := int64(binary.LittleEndian.Uint64(b[0x30:]))
+		if int64(len(b)) != dataOff || dataOff != c.want {
+			t.Fatalf("%s: file is %d bytes, data_offset %d, want %d", c.size, len(b), dataOff, c.want)
+		}
+		if out := mustAerodisk(t, "check", p); !strings.Contains(out, "No errors") {
+			t.Fatalf("check: %s", out)
+		}
+	}
+}
+
+// TestCreateRefusesTableAeroCannotRead: 8 GiB at 512-byte blocks needs
+// 16 Mi table entries; Aero's TS reader loads at most 8 Mi (a 64 MiB table).
+// create and convert exit 1 with a reason and write nothing.
+func TestCreateRefusesTableAeroCannotRead(t *testing.T) {
+	dir := t.TempDir()
+	in := filepath.Join(dir, "big.img")
+	f, err := os.Create(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Truncate(8 << 30)
+	f.Close()
+	outDir := t.TempDir()
+	out := filepath.Join(outDir, "out.aerospar")
+	for _, args := range [][]string{
+		{"create", "-O", "aerospar", "--block-size", "512", "--size", "8G", out},
+		{"convert", "-O", "aerospar", "--block-size", "512", in, out},
+	} {
+		_, errOut, code := aerodisk(t, args...)
+		if code != exitError || !strings.Contains(errOut, "block size") || !strings.Contains(errOut, "at least 1024") {
+			t.Errorf("aerodisk %q: exit %d %q; want exit 1 naming the smallest block size", args, code, errOut)
+		}
+	}
+	if ents, _ := os.ReadDir(outDir); len(ents) != 0 {
+		t.Fatalf("refused commands left files: %v", ents)
+	}
+	// without --block-size a fitting one is chosen
+	mustAerodisk(t, "create", "-O", "aerospar", "--size", "8G", out)
+	mustAerodisk(t, "check", out)
+}
+
+// TestCheckAcceptsRustFreedSlot: after Aero's Rust discard_range a file has
+// allocated_blocks 48 and 47 mapped entries; check accepts it and it
+// converts to the right content.
+func TestCheckAcceptsRustFreedSlot(t *testing.T) {
+	dir := t.TempDir()
+	const bs = 4096
+	raw := make([]byte, 64*bs)
+	for b := range 48 {
+		for i := range bs {
+			raw[b*bs+i] = byte(b + 1)
+		}
+	}
+	rawPath := testutil.WriteFile(t, dir, "in.img", raw)
+	spar := filepath.Join(dir, "in.aerospar")
+	mustAerodisk(t, "convert", "-O", "aerospar", "--block-size", "4K", rawPath, spar)
+	img := readFile(t, spar)
+	if binary.LittleEndian.Uint64(img[0x38:]) != 48 {
+		t.Fatal("want 48 blocks")
+	}
+	binary.LittleEndian.PutUint64(img[64+8*20:], 0) // what discard_range does to block 20
+	clear(raw[20*bs : 21*bs])
+	freed := testutil.WriteFile(t, dir, "freed.aerospar", img)
+	want := checksum.Hex(crc32.ChecksumIEEE(raw))
+	if out := mustAerodisk(t, "check", freed); !strings.Contains(out, "No errors") || !strings.Contains(out, want) {
+		t.Fatalf("check: %s", out)
+	}
+	back := filepath.Join(dir, "back.img")
+	mustAerodisk(t, "convert", "-O", "raw", freed, back)
+	if !bytes.Equal(readFile(t, back), raw) {
+		t.Fatal("content differs")
+	}
+	// a duplicate entry is still corrupt
+	binary.LittleEndian.PutUint64(img[64+8*20:], binary.LittleEndian.Uint64(img[64+8*21:]))
+	dup := testutil.WriteFile(t, dir, "dup.aerospar", img)
+	if _, errOut, code := aerodisk(t, "check", dup); code != exitCorrupt || !strings.Contains(errOut, "duplicate") {
+		t.Fatalf("duplicate: exit %d %s", code, errOut)
 	}
 }

@@ -4,9 +4,13 @@ package browsertest
 // records, files and stores beside ours, on both backends.
 
 import (
+	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"aerodisk/internal/testutil"
 )
 
 // TestAeroRecords plants Aero's records beside a library — a remote disk
@@ -157,4 +161,59 @@ func mustJSON(t *testing.T, v any) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestAeroReadsOurAeroSpar: every AEROSPAR file the browser stores — blank
+// disks (60 GB and a floppy), a converted all-zero image, a converted disk
+// with data — passes Aero's three readers' checks (testutil.AeroCheck,
+// written from Aero's source), reads as its content by Aero's rules, and
+// a blank 60 GB disk costs at most 1 MiB of storage.estimate().
+func TestAeroReadsOurAeroSpar(t *testing.T) {
+	_, p := openDMOn(t, "opfs")
+	var files []struct {
+		Name   string `json:"name"`
+		Size   int64  `json:"size"`
+		CRC    string `json:"crc"`
+		Bytes  string `json:"bytes"` // base64
+		Growth int64  `json:"growth"`
+	}
+	mustEval(t, p, `const out = [];
+		const add = async (d, crc, growth = 0) => {
+			const b = await H.opfsReadBytes("aero/disks", d.fileName);
+			out.push({ name: d.name, size: d.sizeBytes, crc, bytes: H.base64(b), growth });
+		};
+		const u0 = (await navigator.storage.estimate()).usage;
+		const big = await dm.createBlankDisk({ name: "60 GB", sizeBytes: 60e9 - 60e9 % 512 });
+		const u1 = (await navigator.storage.estimate()).usage;
+		await add(big, big.checksum.value, u1 - u0);
+		const fl = await dm.createBlankDisk({ name: "floppy", sizeBytes: 737280, kind: "floppy" });
+		await add(fl, fl.checksum.value);
+		const zeros = await dm.importDiskConverted(new File([new Uint8Array(4 << 20)], "zeros.img"));
+		await add(zeros, zeros.checksum.value);
+		const data = H.randomBytes((5 << 20) + 4096, 3);
+		data.fill(0, 1 << 20, 3 << 20);
+		const mixed = await dm.importDiskConverted(new File([data], "mixed.img"));
+		await add(mixed, H.crc32(data));
+		return out;`, &files)
+	for _, f := range files {
+		b, err := base64.StdEncoding.DecodeString(f.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := bytes.NewReader(b)
+		if err := testutil.AeroCheck(r, int64(len(b))); err != nil {
+			t.Errorf("%s (%d bytes): Aero refuses it: %v", f.Name, len(b), err)
+			continue
+		}
+		if f.Size <= 64<<20 {
+			content, err := testutil.AeroContent(r, int64(len(b)))
+			if err != nil || int64(len(content)) != f.Size || crcBytes(content) != f.CRC {
+				t.Errorf("%s: Aero reads %d bytes (%v), CRC %s, want %d bytes CRC %s", f.Name, len(content), err, crcBytes(content), f.Size, f.CRC)
+			}
+		}
+		t.Logf("%s: %d-byte file, Aero accepts it", f.Name, len(b))
+	}
+	if len(files) > 0 && files[0].Growth > 1<<20+16<<10 {
+		t.Errorf("a blank 60 GB disk took %d bytes of storage.estimate()", files[0].Growth)
+	}
 }

@@ -25,13 +25,14 @@ func ToRaw(ctx context.Context, src formats.Image, st storage.Storage, opts Opti
 }
 
 // ToAeroSpar writes src's logical content into st as an AEROSPAR image with
-// the given block size (0 = sparse.DefaultBlockSize). Only blocks holding a
-// non-zero byte are stored. The header is written last, so st is a valid image
-// only once ToAeroSpar has succeeded.
+// the given block size (0 = sparse.ChooseBlockSize: 1 MiB up to 8 TiB, as
+// Aero's converter). Only blocks holding a non-zero byte are stored, in
+// block order; the file is byte-identical to what Aero's converter
+// (web/src/storage/import_convert.ts, convertRawToSparse) writes for the same
+// content and block size (docs/aerospar.md). A block size whose table Aero
+// cannot read is ErrBadSize before anything is written. The header is
+// written last, so st is a valid image only once ToAeroSpar has succeeded.
 func ToAeroSpar(ctx context.Context, src formats.Image, st storage.Storage, blockSize uint32, opts Options) (Result, error) {
-	if blockSize == 0 {
-		blockSize = sparse.DefaultBlockSize
-	}
 	w, err := sparse.NewWriter(st, src.Size(), blockSize)
 	if err != nil {
 		return Result{}, err

@@ -27,6 +27,7 @@ func openAeroSpar(o *opener, src Source) (Image, error) {
 		Details: map[string]any{
 			"version":          sparse.Version,
 			"allocated_blocks": d.AllocatedBlocks(),
+			"mapped_blocks":    d.MappedBlocks(), // fewer after Aero's Rust discard_range
 			"block_size":       d.BlockSize(),
 		},
 	}}, nil

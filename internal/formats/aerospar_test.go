@@ -2,8 +2,10 @@ package formats
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 
 	"aerodisk/internal/sparse"
@@ -115,5 +117,61 @@ func TestAeroSparCorrupt(t *testing.T) {
 	}
 	if probeAeroSpar(bytes.NewReader(img[:7]), 7) {
 		t.Fatal("probe matched 7 bytes")
+	}
+}
+
+// TestAeroSparFreedSlot: a file Aero's Rust writer leaves after
+// discard_range (AeroSparseDisk::discard_range, crates/aero-storage/src/
+// sparse.rs) — allocated_blocks 48, 47 mapped entries, the freed slot below
+// the high-water mark — opens and reads right; a duplicate entry is still
+// ErrCorrupt.
+func TestAeroSparFreedSlot(t *testing.T) {
+	const bs = 4096
+	st := storage.NewMem(nil)
+	d, err := sparse.Create(st, 64*bs, bs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := make([]byte, 64*bs)
+	for b := range 48 {
+		p := bytes.Repeat([]byte{byte(b + 1)}, bs)
+		if _, err := d.WriteAt(p, int64(b*bs)); err != nil {
+			t.Fatal(err)
+		}
+		copy(ref[b*bs:], p)
+	}
+	d.Close()
+	img := append([]byte(nil), st.Bytes()...)
+	binary.LittleEndian.PutUint64(img[64+8*20:], 0) // Rust: entry cleared, header kept (slot 20 not trailing)
+	clear(ref[20*bs : 21*bs])
+	im, err := Open(Source{R: bytes.NewReader(img), Size: int64(len(img))}, Options{})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if det := im.Info().Details; det["allocated_blocks"] != int64(48) || det["mapped_blocks"] != int64(47) {
+		t.Fatalf("Details %v", det)
+	}
+	got := make([]byte, len(ref))
+	if n, err := im.ReadAt(got, 0); n != len(ref) || err != nil || !bytes.Equal(got, ref) {
+		t.Fatalf("ReadAt = %d, %v (content equal: %v)", n, err, bytes.Equal(got, ref))
+	}
+	var data int64
+	for off := int64(0); off < im.Size(); {
+		e, err := im.Extent(off, im.Size())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Kind == Data {
+			data += e.Len
+		}
+		off += e.Len
+	}
+	if data != 47*bs {
+		t.Fatalf("%d data bytes, want 47 blocks", data)
+	}
+	dup := append([]byte(nil), img...)
+	binary.LittleEndian.PutUint64(dup[64+8*20:], binary.LittleEndian.Uint64(dup[64+8*21:]))
+	if _, err := Open(Source{R: bytes.NewReader(dup), Size: int64(len(dup))}, Options{}); !errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "duplicate") {
+		t.Fatalf("duplicate entry: %v", err)
 	}
 }

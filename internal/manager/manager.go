@@ -226,15 +226,18 @@ func (m *Manager) CreateBlank(ctx context.Context, o BlankOptions) (*catalog.Dis
 		}
 		return d, nil
 	}
-	entries := (o.SizeBytes + sparse.DefaultBlockSize - 1) / sparse.DefaultBlockSize
-	if err := m.checkSpace(sparse.HeaderSize + 8*entries); err != nil {
+	need, err := sparse.BlankSize(o.SizeBytes, 0)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.checkSpace(need); err != nil {
 		return nil, err
 	}
 	d := m.newDisk(o.Name, kind, formats.AeroSpar)
 	d.SizeBytes = o.SizeBytes
 	d.Checksum = catalog.CRC32(checksum.Hex(checksum.ExtendZeros(0, o.SizeBytes)))
 	err = m.store(ctx, d, func(f File) error {
-		sd, err := sparse.Create(f, o.SizeBytes, sparse.DefaultBlockSize)
+		sd, err := sparse.Create(f, o.SizeBytes, 0) // 0: the block size Aero reads (sparse.ChooseBlockSize)
 		if err != nil {
 			return err
 		}
@@ -358,7 +361,7 @@ func (m *Manager) importConverted(ctx context.Context, in Input, img formats.Ima
 		if target == formats.Raw {
 			res, err = convert.ToRaw(ctx, img, file, convertOptions(PhaseConvert, progress))
 		} else {
-			res, err = convert.ToAeroSpar(ctx, img, file, sparse.DefaultBlockSize, convertOptions(PhaseConvert, progress))
+			res, err = convert.ToAeroSpar(ctx, img, file, 0, convertOptions(PhaseConvert, progress))
 		}
 		if err != nil {
 			return err
@@ -409,11 +412,12 @@ type discard struct{}
 
 func (discard) WriteAt(p []byte, off int64) (int, error) { return len(p), nil }
 
-// storedBytes estimates what converting img into AEROSPAR stores: its data
-// extents, rounded out to whole blocks.
+// storedBytes estimates what converting img into AEROSPAR stores: the
+// header, table and padding up to data_offset, and its data extents rounded
+// out to whole blocks.
 func storedBytes(img formats.Image) (int64, error) {
 	var n int64
-	bs := int64(sparse.DefaultBlockSize)
+	bs := int64(sparse.ChooseBlockSize(img.Size()))
 	for off := int64(0); off < img.Size(); {
 		e, err := img.Extent(off, img.Size()-off)
 		if err != nil {
@@ -424,7 +428,7 @@ func storedBytes(img formats.Image) (int64, error) {
 		}
 		off += e.Len
 	}
-	return min(n, img.Size()) + sparse.HeaderSize + 8*((img.Size()+bs-1)/bs), nil
+	return sparse.FileSize(img.Size(), uint32(bs), (min(n, img.Size())+bs-1)/bs)
 }
 
 // store creates d's file, fills it with fill, and adds d to the catalog only

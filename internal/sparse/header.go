@@ -1,8 +1,10 @@
-// Package sparse implements AEROSPAR v1, aerodisk's writable sparse disk
-// format: a 64-byte header, a flat table of one u64 file offset per block,
-// and densely packed data blocks. docs/aerospar.md is the specification,
-// including the write order that keeps images valid across crashes and the
-// two roll-forward states that Open repairs.
+// Package sparse implements AEROSPAR v1, the writable sparse disk format
+// aerodisk shares with Aero (github.com/wilsonzlin/aero): a 64-byte header, a
+// flat table of one u64 file offset per block, zeros up to data_offset, and
+// densely packed data blocks. docs/aerospar.md is the specification,
+// including what Aero's readers accept (every file written here passes
+// them), the write order that keeps images valid across crashes and the
+// roll-forward states that Open repairs.
 //
 // Disk gives random read/write/discard access over a storage.Storage;
 // Writer streams a new image sequentially (conversion). Neither imports
@@ -22,13 +24,18 @@ const (
 	Magic            = "AEROSPAR"
 	Version          = 1
 	HeaderSize       = 64
-	DefaultBlockSize = 1 << 20
+	DefaultBlockSize = 1 << 20 // Aero's converter default (RANGE_STREAM_CHUNK_SIZE)
 	MinBlockSize     = 512
-	MaxBlockSize     = 64 << 20
-	// MaxTableEntries bounds the table Create and NewWriter will build in
-	// memory (8 bytes per entry): 128 TiB at 1 MiB blocks. Open is bounded by
-	// the file size instead.
-	MaxTableEntries = 1 << 27
+	MaxBlockSize     = 64 << 20 // MAX_BLOCK_SIZE_BYTES in both of Aero's readers
+	// MaxTableEntries is the largest table Create and NewWriter write: Aero's
+	// TS reader (web/src/storage/opfs_sparse.ts, MAX_TABLE_BYTES) refuses a
+	// table over 64 MiB, i.e. 8 Mi entries (its Rust reader allows 128 MiB).
+	// 8 TiB at the default 1 MiB blocks. Open is bounded by the file size
+	// instead, so older files with larger tables still open.
+	MaxTableEntries = 64 << 20 / 8
+	// MaxDiskSize is the largest disk Create and NewWriter accept: a full
+	// table of MaxBlockSize blocks (512 TiB).
+	MaxDiskSize = MaxTableEntries * MaxBlockSize
 )
 
 const formatName = "aerospar"
@@ -115,13 +122,10 @@ func (l layout) tableEnd() int64            { return HeaderSize + 8*l.entries }
 func (l layout) slotOff(slot int64) int64   { return l.dataOff + slot*l.bs }
 func (l layout) entryOff(block int64) int64 { return HeaderSize + 8*block }
 
-// fileEnd is the file size of an image with alloc blocks.
-func (l layout) fileEnd(alloc int64) int64 {
-	if alloc == 0 {
-		return l.tableEnd()
-	}
-	return l.slotOff(alloc)
-}
+// fileEnd is the file size of an image with alloc blocks: data_offset plus
+// the blocks. A blank image reaches data_offset too (zeros after the table),
+// which both Aero readers require.
+func (l layout) fileEnd(alloc int64) int64 { return l.slotOff(alloc) }
 
 // blockLen is the logical length of block b (the last may be short).
 func (l layout) blockLen(b int64) int64 { return min(l.bs, l.size-b*l.bs) }
@@ -135,22 +139,68 @@ func (l layout) header(alloc int64) header {
 	}
 }
 
-// newLayout validates Create/NewWriter arguments (ErrBadSize).
+// newLayout validates Create/NewWriter arguments (ErrBadSize): never a
+// layout Aero's readers refuse (docs/aerospar.md, "What Aero's readers
+// accept"). blockSize 0 is ChooseBlockSize(diskSize).
 func newLayout(diskSize int64, blockSize uint32) (layout, error) {
+	if diskSize <= 0 || diskSize%512 != 0 {
+		return layout{}, errf(diskerr.ErrBadSize, "disk size %d is not a non-zero multiple of 512 bytes", diskSize)
+	}
 	if blockSize == 0 {
-		blockSize = DefaultBlockSize
+		blockSize = ChooseBlockSize(diskSize)
 	}
 	if !validBlockSize(blockSize) {
 		return layout{}, errf(diskerr.ErrBadSize, "block size %d is not a power of two between %d and %d", blockSize, MinBlockSize, MaxBlockSize)
 	}
-	if diskSize <= 0 || diskSize%512 != 0 {
-		return layout{}, errf(diskerr.ErrBadSize, "disk size %d is not a non-zero multiple of 512 bytes", diskSize)
+	if diskSize > MaxDiskSize {
+		return layout{}, errf(diskerr.ErrBadSize, "disk size %d is larger than %d bytes (512 TiB), the largest AEROSPAR disk Aero can read", diskSize, int64(MaxDiskSize))
 	}
 	l := geometry(diskSize, int64(blockSize))
 	if l.entries > MaxTableEntries {
-		return layout{}, errf(diskerr.ErrBadSize, "disk size %d needs %d table entries at block size %d; at most %d are supported", diskSize, l.entries, blockSize, MaxTableEntries)
+		// Only an explicit block size gets here: ChooseBlockSize fits.
+		return layout{}, errf(diskerr.ErrBadSize, "block size %d is too small for a %d-byte disk: it needs %d table entries and Aero reads at most %d (a 64 MiB table); use a block size of at least %d", blockSize, diskSize, l.entries, MaxTableEntries, smallestBlockSize(diskSize, MinBlockSize))
 	}
 	return l, nil
+}
+
+// ChooseBlockSize is the block size Create and NewWriter use when given 0:
+// DefaultBlockSize (Aero's converter's default too, so the files are the
+// same), or the smallest larger power of two whose table fits in
+// MaxTableEntries (disks over 8 TiB). For a disk over MaxDiskSize it returns
+// MaxBlockSize, with which Create refuses the size.
+func ChooseBlockSize(diskSize int64) uint32 {
+	return smallestBlockSize(diskSize, DefaultBlockSize)
+}
+
+// smallestBlockSize is the smallest power of two from bs up to MaxBlockSize
+// whose table for diskSize fits in MaxTableEntries (else MaxBlockSize).
+func smallestBlockSize(diskSize, bs int64) uint32 {
+	for bs < MaxBlockSize && (diskSize-1)/bs+1 > MaxTableEntries {
+		bs *= 2
+	}
+	return uint32(bs)
+}
+
+// FileSize is the size in bytes of an AEROSPAR file of diskSize bytes with
+// blockSize-byte blocks (0: ChooseBlockSize) holding blocks data blocks:
+// data_offset + blocks·block_size, exactly what Create, Disk and Writer
+// leave (and Aero's converter writes). Arguments Create refuses, or blocks
+// outside [0, table entries], are ErrBadSize.
+func FileSize(diskSize int64, blockSize uint32, blocks int64) (int64, error) {
+	l, err := newLayout(diskSize, blockSize)
+	if err != nil {
+		return 0, err
+	}
+	if blocks < 0 || blocks > l.entries {
+		return 0, errf(diskerr.ErrBadSize, "%d blocks for a disk of %d blocks", blocks, l.entries)
+	}
+	return l.fileEnd(blocks), nil
+}
+
+// BlankSize is the size of the file Create writes: FileSize(diskSize,
+// blockSize, 0), i.e. data_offset (1 MiB for 60 GB at 1 MiB blocks).
+func BlankSize(diskSize int64, blockSize uint32) (int64, error) {
+	return FileSize(diskSize, blockSize, 0)
 }
 
 // zeros is a shared source of zero bytes (read-only), for zeroing the

@@ -2,7 +2,6 @@ package sparse
 
 import (
 	"aerodisk/internal/zero"
-	"cmp"
 	"encoding/binary"
 	"io"
 	"io/fs"
@@ -21,9 +20,10 @@ type Disk struct {
 	writable  bool
 	closed    bool
 	broken    error   // sticky: a metadata write failed, the on-disk state is uncertain
-	alloc     int64   // allocated_blocks
+	alloc     int64   // allocated_blocks: data slots [0, alloc)
+	mapped    int64   // non-zero table entries; < alloc: freed slots (read-only, or within a discard)
 	table     []int64 // block -> file offset of its data, 0 = unallocated
-	owner     []int64 // slot -> block; -1 only transiently during recovery B (read-only)
+	owner     []int64 // slot -> block, -1 = free (read-only opens, or during a discard)
 	scratch   []byte  // one block, for partial allocations and block moves
 	recovered byte    // 'A' or 'B' when Open rolled a crash state forward (for tests)
 }
@@ -36,19 +36,22 @@ type Extent struct {
 }
 
 // Create makes a new, empty image of diskSize bytes on st, replacing any
-// content: the header and a zeroed table, nothing else. blockSize 0 means
-// DefaultBlockSize. Invalid sizes are ErrBadSize.
+// content: the header, a zeroed table and zeros up to data_offset (BlankSize
+// bytes), as Aero's own create writes it. blockSize 0 means
+// ChooseBlockSize(diskSize). Invalid sizes, and block sizes whose table Aero
+// cannot read, are ErrBadSize, and st is left untouched.
 func Create(st storage.Storage, diskSize int64, blockSize uint32) (*Disk, error) {
 	l, err := newLayout(diskSize, blockSize)
 	if err != nil {
 		return nil, err
 	}
-	// Truncate zero-fills: the table needs no writes. The header comes last,
-	// so until then the storage holds no image.
+	// Truncate zero-fills: the table and the padding after it need no writes
+	// (on a file system they take no space). The header comes last, so until
+	// then the storage holds no image.
 	if err := st.Truncate(0); err != nil {
 		return nil, err
 	}
-	if err := st.Truncate(l.tableEnd()); err != nil {
+	if err := st.Truncate(l.fileEnd(0)); err != nil {
 		return nil, err
 	}
 	h := l.header(0)
@@ -81,7 +84,10 @@ func (s *readOnly) Flush() error         { return nil }
 
 // Open opens and fully validates the image on st (see docs/aerospar.md for
 // every rule and its error). A crash-interrupted allocation or discard is
-// rolled forward; when writable, the repair is written and flushed.
+// rolled forward. Opened writable, every repair is written and flushed, and
+// the file is left in the form both Aero readers accept: freed slots (from
+// Aero's Rust writer) are compacted away, and a blank file that ends before
+// data_offset (written by aerodisk before that was required) is extended.
 func Open(st storage.Storage, writable bool) (*Disk, error) {
 	fsize, err := st.Size()
 	if err != nil {
@@ -197,10 +203,14 @@ func (d *Disk) loadTable(allocated uint64, fsize int64) error {
 	}
 	over := owner[H] // the block at slot H, if any: only legal in the recovery states
 	switch {
-	case over < 0 && count == H:
-		owner = owner[:H]
 	case over < 0:
-		return errf(diskerr.ErrCorrupt, "%d blocks are mapped but allocated_blocks is %d", count, H)
+		// Valid: count <= H. Fewer mapped entries than allocated_blocks are
+		// slots freed by Aero's Rust writer (discard_range) below its
+		// high-water mark; its reader accepts them, and so does this one.
+		if d.slotOff(H) > fsize && H > 0 {
+			return errf(diskerr.ErrTruncated, "the file (%d bytes) ends before the %d allocated blocks (need %d bytes)", fsize, H, d.slotOff(H))
+		}
+		d.alloc, d.mapped, d.owner = H, count, owner[:H]
 	case d.slotOff(H+1) > fsize:
 		// A roll-forward state needs the extra block present; without it the
 		// entry just points past the allocated blocks.
@@ -208,8 +218,7 @@ func (d *Disk) loadTable(allocated uint64, fsize int64) error {
 	case count == H+1:
 		// Recovery A: crash between writing the entry and the header.
 		d.recovered = 'A'
-		d.alloc = H + 1
-		d.owner = owner
+		d.alloc, d.mapped, d.owner = H+1, H+1, owner
 		if d.writable {
 			if err := writeU64(d.st, uint64(H+1), offAllocated); err != nil {
 				return err
@@ -218,35 +227,52 @@ func (d *Disk) loadTable(allocated uint64, fsize int64) error {
 				return err
 			}
 		}
-		return nil
 	case count == H:
-		// Recovery B: crash in a discard after clearing the freed entry and
-		// before repointing the moved block; exactly one slot below H is free.
+		// Recovery B: crash in a discard as earlier aerodisk versions did it
+		// (allocated_blocks lowered first), after clearing the freed entry
+		// and before repointing the moved block; exactly one slot below H
+		// is free. Reads already take the moved block from where its entry
+		// points.
 		hole := int64(slices.Index(owner[:H], -1))
 		d.recovered = 'B'
-		d.alloc = H
-		d.owner = owner
+		d.alloc, d.mapped, d.owner = H, H, owner
 		if d.writable {
-			return d.finishMove(over, H, hole)
+			if err := d.moveBlock(over, H, hole); err != nil {
+				return err
+			}
+			if err := d.st.Flush(); err != nil {
+				return err
+			}
+			d.owner = d.owner[:H]
+			if err := d.st.Truncate(d.fileEnd(H)); err != nil {
+				return err
+			}
 		}
-		return nil
 	default:
-		return errf(diskerr.ErrCorrupt, "%d blocks are mapped but allocated_blocks is %d", count, H)
+		return errf(diskerr.ErrCorrupt, "%d blocks are mapped but allocated_blocks is %d, one of them beyond it", count, H)
 	}
-	if d.slotOff(H) > fsize && H > 0 {
-		return errf(diskerr.ErrTruncated, "the file (%d bytes) ends before the %d allocated blocks (need %d bytes)", fsize, H, d.slotOff(H))
+	if d.writable {
+		return d.tidy(fsize)
 	}
-	d.alloc = H
-	d.owner = owner
 	return nil
 }
 
-// finishMove completes a discard's block move and truncates (recovery B).
-func (d *Disk) finishMove(j, from, to int64) error {
-	if err := d.moveBlock(j, from, to); err != nil {
-		return err
+// tidy brings a writable image into the form aerodisk writes and Aero's TS
+// reader accepts: no freed slots (compact), and a file exactly
+// data_offset + allocated blocks long. A blank file written by aerodisk
+// before that was required stops at the table's end (Truncate extends it
+// with zeros); a crash can leave bytes past the end (they are cut).
+func (d *Disk) tidy(fsize int64) error {
+	if d.mapped < d.alloc {
+		return d.compact()
 	}
-	return d.st.Truncate(d.fileEnd(d.alloc))
+	if end := d.fileEnd(d.alloc); fsize != end {
+		if err := d.st.Truncate(end); err != nil {
+			return err
+		}
+		return d.st.Flush()
+	}
+	return nil
 }
 
 // block returns the scratch block buffer (contents undefined).
@@ -263,11 +289,20 @@ func (d *Disk) Size() int64 { return d.size }
 // BlockSize is the allocation unit in bytes.
 func (d *Disk) BlockSize() uint32 { return uint32(d.bs) }
 
-// AllocatedBlocks is the number of data blocks stored.
+// AllocatedBlocks is allocated_blocks: the number of data slots in the
+// file. It equals MappedBlocks except for a file from Aero's Rust writer with
+// freed slots, opened read-only.
 func (d *Disk) AllocatedBlocks() int64 {
 	d.mu.RLock()
 	defer d.mu.RUnlock()
 	return d.alloc
+}
+
+// MappedBlocks is the number of blocks that hold data (non-zero entries).
+func (d *Disk) MappedBlocks() int64 {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.mapped
 }
 
 // Writable reports whether the disk was opened for writing.
@@ -419,12 +454,15 @@ func (d *Disk) allocate(b, in int64, chunk []byte) error {
 	d.table[b] = phys
 	d.owner = append(d.owner, b)
 	d.alloc++
+	d.mapped++
 	return nil
 }
 
 // Discard makes [off, off+n) read as zeros: blocks wholly inside are freed
-// (the last data block moves into each freed slot, keeping data dense, and
-// the file shrinks), partial blocks at the edges are zeroed in place.
+// (their entries cleared, then the topmost data blocks move into the freed
+// slots below them, allocated_blocks drops and the file shrinks, so mapped
+// entries == allocated_blocks as Aero's browser reader requires), partial
+// blocks at the edges are zeroed in place.
 func (d *Disk) Discard(off, n int64) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -458,46 +496,83 @@ func (d *Disk) Discard(off, n int64) error {
 	if len(free) == 0 {
 		return nil
 	}
-	// Highest slot first: freeing the top block needs no move.
-	slices.SortFunc(free, func(a, b int64) int { return cmp.Compare(d.table[b], d.table[a]) })
 	for _, b := range free {
 		if err := d.free(b); err != nil {
 			return err
 		}
 	}
-	if err := d.st.Truncate(d.fileEnd(d.alloc)); err != nil {
-		return d.fail(err)
-	}
-	return nil
+	return d.compact()
 }
 
-// free unallocates block b (docs/aerospar.md, Discard steps 1–4).
+// free clears block b's entry (docs/aerospar.md, Discard step 1): b reads
+// as zeros and its slot is free, a state every reader but Aero's TS one
+// accepts; compact restores mapped == allocated_blocks.
 func (d *Disk) free(b int64) error {
-	H := d.alloc
 	s := (d.table[b] - d.dataOff) / d.bs
-	last := H - 1
-	if err := writeU64(d.st, uint64(H-1), offAllocated); err != nil {
-		return d.fail(err)
-	}
 	if err := writeU64(d.st, 0, d.entryOff(b)); err != nil {
 		return d.fail(err)
 	}
 	d.table[b] = 0
-	d.alloc = H - 1
-	if s == last {
-		d.owner = d.owner[:last]
+	d.owner[s] = -1
+	d.mapped--
+	return nil
+}
+
+// compact removes the free slots (Discard steps 2–4): each free slot below
+// the topmost used one receives the topmost block (copy, flush, repoint),
+// then allocated_blocks drops to the number of mapped blocks and the file is
+// cut there. Every intermediate state is a valid image.
+func (d *Disk) compact() error {
+	top, lo := d.alloc, int64(0)
+	moved := false
+	for {
+		for top > 0 && d.owner[top-1] < 0 {
+			top--
+		}
+		for lo < top && d.owner[lo] >= 0 {
+			lo++
+		}
+		if lo >= top {
+			break
+		}
+		if !moved {
+			// The cleared entries must be durable before a freed slot is
+			// overwritten.
+			if err := d.st.Flush(); err != nil {
+				return d.fail(err)
+			}
+			moved = true
+		}
+		if err := d.moveBlock(d.owner[top-1], top-1, lo); err != nil {
+			return d.fail(err)
+		}
+	}
+	if top == d.alloc {
 		return nil
 	}
-	d.owner[s] = -1
-	if err := d.moveBlock(d.owner[last], last, s); err != nil {
+	// The cleared and repointed entries must be durable before the header
+	// stops covering the slots they used to name, and the header before the
+	// file is cut.
+	if err := d.st.Flush(); err != nil {
+		return d.fail(err)
+	}
+	if err := writeU64(d.st, uint64(top), offAllocated); err != nil {
+		return d.fail(err)
+	}
+	if err := d.st.Flush(); err != nil {
+		return d.fail(err)
+	}
+	d.alloc = top
+	d.owner = d.owner[:top]
+	if err := d.st.Truncate(d.fileEnd(top)); err != nil {
 		return d.fail(err)
 	}
 	return nil
 }
 
-// moveBlock does steps 3–4 of a discard (docs/aerospar.md): copy slot from
-// to slot to, flush, point block j there, flush. Idempotent. d.owner holds
-// slot from as its last element, and d.alloc is already from.
+// moveBlock copies block j's data from slot from to the free slot to,
+// flushes, and points j's entry at it: the copy must be durable before the
+// entry names it. Slot from is free afterwards. Idempotent.
 func (d *Disk) moveBlock(j, from, to int64) error {
 	buf := d.block()
 	if err := readFull(d.st, buf, d.slotOff(from), "data block"); err != nil {
@@ -512,12 +587,9 @@ func (d *Disk) moveBlock(j, from, to int64) error {
 	if err := writeU64(d.st, uint64(d.slotOff(to)), d.entryOff(j)); err != nil {
 		return err
 	}
-	if err := d.st.Flush(); err != nil {
-		return err
-	}
 	d.table[j] = d.slotOff(to)
 	d.owner[to] = j
-	d.owner = d.owner[:from]
+	d.owner[from] = -1
 	return nil
 }
 

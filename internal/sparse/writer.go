@@ -14,7 +14,8 @@ import (
 // most one block (plus the table, 8 bytes per block), stores only blocks with
 // a non-zero byte, and writes the header last, in Close, so an unfinished
 // output is never a valid image. The result is byte-identical to Create
-// followed by the same WriteAt calls on a Disk.
+// followed by the same WriteAt calls on a Disk, and to what Aero's converter
+// writes for the same content and block size (docs/aerospar.md).
 type Writer struct {
 	layout
 	st    storage.Storage
@@ -28,7 +29,8 @@ type Writer struct {
 }
 
 // NewWriter starts an image of diskSize bytes on st, replacing any content.
-// blockSize 0 means DefaultBlockSize. Invalid sizes are ErrBadSize.
+// blockSize 0 means ChooseBlockSize(diskSize). Invalid sizes, and block sizes
+// whose table Aero cannot read, are ErrBadSize, and st is left untouched.
 func NewWriter(st storage.Storage, diskSize int64, blockSize uint32) (*Writer, error) {
 	l, err := newLayout(diskSize, blockSize)
 	if err != nil {
@@ -150,6 +152,12 @@ func (w *Writer) finish() error {
 		if err := writeFull(w.st, chunk, w.entryOff(start)); err != nil {
 			return err
 		}
+	}
+	// The file ends at data_offset + the stored blocks, as Aero's converter
+	// leaves it (AeroSparseWriter.finalize truncates to nextPhys): with no
+	// block stored, the zeros between the table and data_offset.
+	if err := w.st.Truncate(w.fileEnd(w.alloc)); err != nil {
+		return err
 	}
 	if err := w.st.Flush(); err != nil {
 		return err
