@@ -11,11 +11,13 @@ import (
 	"github.com/hack-pad/safejs"
 
 	"aerodisk/internal/catalog"
+	"aerodisk/internal/diskerr"
 	"aerodisk/internal/gzipx"
 	"aerodisk/internal/idb"
 	"aerodisk/internal/jsutil"
 	"aerodisk/internal/manager"
 	"aerodisk/internal/opfs"
+	"aerodisk/wasm/jsapi"
 )
 
 // diskManager is the open manager and what it runs on.
@@ -45,14 +47,14 @@ func (w *worker) dispatch(r *request) (any, error) {
 	dm := w.dm
 	w.mu.Unlock()
 	if dm == nil {
-		return nil, fmt.Errorf("%w: the disk manager is not open", catalog.ErrInvalid)
+		return nil, diskerr.New("", catalog.ErrInvalid, "the disk manager is not open")
 	}
 	m, a := dm.m, r.args
 	// A string argument of the wrong type (a number for a name) is refused
 	// by name before anything runs, never rendered into a name.
 	for _, k := range stringArgs {
 		if _, err := jsutil.Str(a, k); err != nil {
-			return nil, fmt.Errorf("%w: %v", catalog.ErrInvalid, err)
+			return nil, diskerr.New("", catalog.ErrInvalid, "%v", err)
 		}
 	}
 	str := func(k string) string { s, _ := jsutil.Str(a, k); return s }
@@ -124,7 +126,7 @@ func (dm *diskManager) run(r *request, m *manager.Manager, a safejs.Value, str f
 		}
 		return m.SetMounts(ch)
 	}
-	return nil, fmt.Errorf("%w: unknown operation %q", catalog.ErrInvalid, r.op)
+	return nil, diskerr.New("", catalog.ErrInvalid, "unknown operation %q", r.op)
 }
 
 // open chooses the backend ("auto" prefers OPFS, falling back to IndexedDB
@@ -151,14 +153,14 @@ func (w *worker) open(r *request) (any, error) {
 		if opfs.Supported() {
 			b, err = opfs.Open()
 		} else if want == "opfs" {
-			return nil, fmt.Errorf("%w: this browser has no OPFS sync access handles", manager.ErrUnsupportedBackend)
+			return nil, diskerr.New("", manager.ErrUnsupportedBackend, "this browser has no OPFS sync access handles")
 		} else {
 			b, err = idb.Open(r.ctx)
 		}
 	case "idb":
 		b, err = idb.Open(r.ctx)
 	default:
-		return nil, fmt.Errorf("%w: backend must be \"auto\", \"opfs\" or \"idb\", not %q", catalog.ErrInvalid, want)
+		return nil, diskerr.New("", catalog.ErrInvalid, "backend must be \"auto\", \"opfs\" or \"idb\", not %q", want)
 	}
 	if err != nil {
 		return nil, err
@@ -292,7 +294,7 @@ func reply(id int, result any, err error) {
 	var msg map[string]any
 	if err != nil {
 		msg = map[string]any{"id": id, "ok": false, "error": map[string]any{
-			"name": manager.ErrorName(err), "message": manager.ErrorMessage(err),
+			"name": jsapi.ErrorName(err), "message": jsapi.ErrorMessage(err),
 		}}
 	} else {
 		b, jerr := json.Marshal(result)

@@ -67,21 +67,22 @@ const KIND = { hdd: "HDD", cd: "CD", floppy: "Floppy" };
 const FORMAT = { raw: "raw", iso: "ISO", qcow2: "qcow2", vhd: "VHD", dc42: "DiskCopy 4.2", aerospar: "AEROSPAR" };
 const PHASE = { import: "Copying", convert: "Converting", checksum: "Checking", export: "Exporting", verify: "Verifying" };
 
-/** describe turns an error into a sentence for a person (never a stack). */
+// The engine's error names (web/disk_manager.d.ts, DiskErrorName): their
+// messages are already sentences written for a person (wasm/jsapi).
+const ENGINE_ERRORS = new Set(["QuotaExceededError", "UnsupportedFormatError", "CorruptImageError", "NotFoundError",
+  "InUseError", "InvalidArgumentError", "AbortError"]);
+
+/**
+ * describe turns an error into a sentence for a person (never a stack): the
+ * engine's sentence as it is, or for anything else (a fault of the page or
+ * the browser) its message after "Something went wrong."
+ */
 export function describe(e) {
   let msg = String((e && e.message) || e || "").trim();
   if (msg && !/[.!?]$/.test(msg)) msg += ".";
   if (msg) msg = msg[0].toUpperCase() + msg.slice(1);
-  switch (e && e.name) {
-    case "QuotaExceededError": return `There is not enough storage space. ${msg}`;
-    case "UnsupportedFormatError": return `aerodisk cannot read this kind of image. ${msg}`;
-    case "CorruptImageError": return `The image is damaged or is not a disk image. ${msg}`;
-    case "NotFoundError": return `That disk is gone (perhaps deleted in another tab). ${msg}`;
-    case "InUseError": return `That disk is busy right now. ${msg}`;
-    case "InvalidArgumentError": return msg || "That is not allowed.";
-    case "AbortError": return "Cancelled.";
-    default: return `Something went wrong. ${msg}`;
-  }
+  if (e && ENGINE_ERRORS.has(e.name)) return msg || (e.name === "AbortError" ? "Cancelled." : "That is not allowed.");
+  return msg ? `Something went wrong. ${msg}` : "Something went wrong.";
 }
 
 // ---------- messages ----------

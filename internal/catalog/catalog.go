@@ -422,7 +422,7 @@ func (e *RemoteError) Unwrap() error { return ErrRemote }
 func (c *Catalog) Get(id string) (*Disk, error) {
 	d := c.Disks[id]
 	if d == nil {
-		return nil, fmt.Errorf("%w: no disk with id %q", ErrNotFound, id)
+		return nil, diskerr.New("", ErrNotFound, "no disk with id %q", id)
 	}
 	return d, nil
 }
@@ -430,7 +430,7 @@ func (c *Catalog) Get(id string) (*Disk, error) {
 // Add inserts a new disk; its id must be unused.
 func (c *Catalog) Add(d *Disk) error {
 	if d.ID == "" || c.Disks[d.ID] != nil || c.invalid[d.ID] != nil {
-		return fmt.Errorf("%w: disk id %q is empty or already used", ErrInvalid, d.ID)
+		return diskerr.New("", ErrInvalid, "disk id %q is empty or already used", d.ID)
 	}
 	if err := ValidateName(d.Name); err != nil {
 		return err
@@ -472,11 +472,11 @@ func (c *Catalog) Rename(id, name string) (*Disk, error) {
 func ValidateName(name string) error {
 	n := strings.TrimSpace(name)
 	if n == "" || utf8.RuneCountInString(n) > 255 || !utf8.ValidString(n) {
-		return fmt.Errorf("%w: a disk name needs 1 to 255 characters", ErrInvalid)
+		return diskerr.New("", ErrInvalid, "a disk name needs 1 to 255 characters")
 	}
 	for _, r := range n {
 		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("%w: a disk name cannot contain control characters", ErrInvalid)
+			return diskerr.New("", ErrInvalid, "a disk name cannot contain control characters")
 		}
 	}
 	return nil
@@ -499,10 +499,10 @@ func (c *Catalog) SetMounts(m Mounts, nowMs int64) error {
 			return &RemoteError{Name: d.Name}
 		}
 		if d.Kind != KindHDD {
-			return fmt.Errorf("%w: %q is a %s, only a hard disk can be mounted as the HDD", ErrInvalid, d.Name, d.Kind)
+			return diskerr.New("", ErrInvalid, "%q is a %s, only a hard disk can be mounted as the HDD", d.Name, d.Kind)
 		}
 		if !WritableFormat(d.Format) {
-			return fmt.Errorf("%w: %q is stored as %s; convert it to AEROSPAR to mount it read-write", ErrInvalid, d.Name, d.Format)
+			return diskerr.New("", ErrInvalid, "%q is stored as %s; convert it to AEROSPAR to mount it read-write", d.Name, d.Format)
 		}
 	}
 	if m.CdID != nil {
@@ -514,7 +514,7 @@ func (c *Catalog) SetMounts(m Mounts, nowMs int64) error {
 			return &RemoteError{Name: d.Name}
 		}
 		if d.Format != "iso" {
-			return fmt.Errorf("%w: %q is not an ISO image, only ISOs can be mounted as the CD", ErrInvalid, d.Name)
+			return diskerr.New("", ErrInvalid, "%q is not an ISO image, only ISOs can be mounted as the CD", d.Name)
 		}
 	}
 	c.Mounts = Mounts{HddID: cloneStr(m.HddID), CdID: cloneStr(m.CdID)}

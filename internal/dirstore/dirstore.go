@@ -25,6 +25,7 @@ import (
 	"syscall"
 
 	"aerodisk/internal/catalog"
+	"aerodisk/internal/diskerr"
 	"aerodisk/internal/manager"
 	"aerodisk/internal/storage"
 )
@@ -180,7 +181,7 @@ func (s *Store) drop(f *os.File) {
 func (s *Store) path(name string) (string, error) {
 	if name == "" || strings.ContainsAny(name, `/\`) || name == "." || name == ".." || strings.HasPrefix(name, ".") ||
 		strings.HasPrefix(name, metadataName) || strings.HasSuffix(name, PendingSuffix) {
-		return "", fmt.Errorf("%w: bad file name %q", catalog.ErrInvalid, name)
+		return "", diskerr.New("", catalog.ErrInvalid, "bad file name %q", name)
 	}
 	return filepath.Join(s.dir, name), nil
 }
@@ -196,7 +197,7 @@ func flock(f *os.File, name string, exclusive, wait bool) error {
 	}
 	if err := syscall.Flock(int(f.Fd()), how); err != nil {
 		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return fmt.Errorf("%w: %s", manager.ErrInUse, name)
+			return diskerr.New("", manager.ErrInUse, "%s", name)
 		}
 		return err
 	}
@@ -251,7 +252,7 @@ func (s *Store) Create(name string) (manager.NewFile, error) {
 		return nil, err
 	}
 	if _, err := os.Lstat(p); err == nil {
-		return nil, fmt.Errorf("%w: %s already exists", catalog.ErrInvalid, name)
+		return nil, diskerr.New("", catalog.ErrInvalid, "%s already exists", name)
 	}
 	lease, err := s.lease(name)
 	if err != nil {
@@ -368,7 +369,7 @@ func (s *Store) Settle(name string, keep bool) error {
 	}
 	if keep {
 		if _, err := os.Lstat(p); err == nil {
-			return fmt.Errorf("%w: %s already exists", catalog.ErrInvalid, name)
+			return diskerr.New("", catalog.ErrInvalid, "%s already exists", name)
 		}
 		err = os.Rename(p+PendingSuffix, p)
 	} else {
@@ -523,7 +524,7 @@ func (f *file) WriteAt(p []byte, off int64) (int, error) {
 		}
 		size, _ := f.Size()
 		if grow := off + int64(len(p)) - size; grow > 0 && usage+grow > f.s.Quota {
-			return 0, fmt.Errorf("%w: writing %d bytes at %d", manager.ErrQuota, len(p), off)
+			return 0, diskerr.New("", manager.ErrQuota, "writing %d bytes at %d", len(p), off)
 		}
 	}
 	return f.File.WriteAt(p, off)

@@ -22,6 +22,7 @@ import (
 	"github.com/hack-pad/safejs"
 
 	"aerodisk/internal/catalog"
+	"aerodisk/internal/diskerr"
 	"aerodisk/internal/jsutil"
 	"aerodisk/internal/manager"
 )
@@ -71,7 +72,7 @@ func Supported() bool {
 // Open opens (creating or completing) the database.
 func Open(ctx context.Context) (*Backend, error) {
 	if !Supported() {
-		return nil, fmt.Errorf("%w: this browser has no IndexedDB", manager.ErrUnsupportedBackend)
+		return nil, diskerr.New("", manager.ErrUnsupportedBackend, "this browser has no IndexedDB")
 	}
 	// Open at Aero's version with all of Aero's stores, so that Aero opens
 	// a database this manager made (or completed) without an upgrade. A
@@ -206,7 +207,7 @@ func (b *Backend) Sparse() bool { return true }
 // diskID is the chunk key of a file: its name up to the first dot.
 func diskID(name string) (string, error) {
 	if name == "" || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, ".") {
-		return "", fmt.Errorf("%w: bad file name %q", catalog.ErrInvalid, name)
+		return "", diskerr.New("", catalog.ErrInvalid, "bad file name %q", name)
 	}
 	return manager.FileStem(name), nil
 }
@@ -234,7 +235,7 @@ func lockFile(id string, exclusive bool) (func(), error) {
 		return nil, err
 	}
 	if release == nil {
-		return nil, fmt.Errorf("%w: the disk %s is open in another tab", manager.ErrInUse, id)
+		return nil, diskerr.New("", manager.ErrInUse, "the disk %s is open in another tab", id)
 	}
 	return release, nil
 }
@@ -251,7 +252,7 @@ func (b *Backend) Create(name string) (manager.NewFile, error) {
 		return nil, err
 	}
 	if lease == nil {
-		return nil, fmt.Errorf("%w: %s is being written in another tab", manager.ErrInUse, name)
+		return nil, diskerr.New("", manager.ErrInUse, "%s is being written in another tab", name)
 	}
 	release, err := lockFile(id, true)
 	if err != nil {
@@ -265,7 +266,7 @@ func (b *Backend) Create(name string) (manager.NewFile, error) {
 	}
 	present, err := b.chunkIndexes(id)
 	if err == nil && len(present) > 0 {
-		err = fmt.Errorf("%w: %s already exists", catalog.ErrInvalid, name)
+		err = diskerr.New("", catalog.ErrInvalid, "%s already exists", name)
 	}
 	if err != nil {
 		return fail(err)
@@ -831,7 +832,7 @@ func mapErr(err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, idb.NewDOMException("QuotaExceededError")):
-		return fmt.Errorf("%w: %v", manager.ErrQuota, err)
+		return diskerr.New("", manager.ErrQuota, "%v", err)
 	}
 	return err
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/hack-pad/safejs"
 
 	"aerodisk/internal/catalog"
+	"aerodisk/internal/diskerr"
 	"aerodisk/internal/zero"
 )
 
@@ -119,7 +120,7 @@ func (f *File) ReadAt(p []byte, off int64) (int, error) {
 		return 0, err
 	}
 	if off < 0 {
-		return 0, fmt.Errorf("%w: negative offset", catalog.ErrInvalid)
+		return 0, diskerr.New("", catalog.ErrInvalid, "negative offset")
 	}
 	if off >= f.size {
 		return 0, io.EOF
@@ -153,7 +154,7 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 		return 0, err
 	}
 	if off < 0 {
-		return 0, fmt.Errorf("%w: negative offset", catalog.ErrInvalid)
+		return 0, diskerr.New("", catalog.ErrInvalid, "negative offset")
 	}
 	for done := 0; done < len(p); {
 		pos := off + int64(done)
@@ -204,7 +205,7 @@ func (f *File) PutChunk(idx int64, data safejs.Value, n int, allZero bool) (sent
 		return false, err
 	}
 	if idx < 0 || n <= 0 || n > ChunkSize {
-		return false, fmt.Errorf("%w: chunk %d of %d bytes", catalog.ErrInvalid, idx, n)
+		return false, diskerr.New("", catalog.ErrInvalid, "chunk %d of %d bytes", idx, n)
 	}
 	f.replaced(idx, idx*ChunkSize+int64(n))
 	if err := f.queue(idx, data, allZero); err != nil {
@@ -472,7 +473,7 @@ func (f *File) Truncate(size int64) error {
 		return err
 	}
 	if size < 0 {
-		return fmt.Errorf("%w: negative size", catalog.ErrInvalid)
+		return diskerr.New("", catalog.ErrInvalid, "negative size")
 	}
 	if size >= f.size {
 		f.size = size

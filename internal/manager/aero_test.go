@@ -130,8 +130,8 @@ func TestAeroRecords(t *testing.T) {
 		"verify": func() error { _, err := m.Verify(ctx, "remote1", nil); return err }(),
 		"mount":  func() error { _, err := m.SetMounts(manager.MountChange{SetHdd: true, HddID: &r.ID}); return err }(),
 	} {
-		if manager.ErrorName(err) != manager.NameUnsupported || !strings.Contains(manager.ErrorMessage(err), "remote disk") {
-			t.Errorf("%s of a remote disk: %v (%s: %s)", what, err, manager.ErrorName(err), manager.ErrorMessage(err))
+		if manager.KindOf(err) != manager.KindUnsupported || !strings.Contains(err.Error(), "remote disk") {
+			t.Errorf("%s of a remote disk: %v (%s)", what, err, manager.KindOf(err))
 		}
 	}
 	if d := must(m.Get("aero-v1")); d.Source != "" || d.FileName != "aero-v1.img" {
@@ -184,7 +184,7 @@ func TestAeroRecords(t *testing.T) {
 	if err := m.Delete("remote1"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := m.Get("remote1"); manager.ErrorName(err) != manager.NameNotFound {
+	if _, err := m.Get("remote1"); manager.KindOf(err) != manager.KindNotFound {
 		t.Errorf("the remote record is still there: %v", err)
 	}
 	delete(records, "remote1")

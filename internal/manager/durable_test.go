@@ -158,24 +158,24 @@ func TestTamperedCatalog(t *testing.T) {
 	cases := []struct {
 		name    string
 		tamper  func(dir string)
-		errName string   // the open fails with this name
+		errName manager.ErrorKind // the open fails with this kind (0: it succeeds)
 		from    string   // the recovery's source generation ("" none, "-" no recovery)
 		rebuilt []string // disks rebuilt from their files
 	}{
-		{"zero bytes", write(""), "", "metadata.json.prev", []string{c.ID}},
-		{"whitespace", write(" \n\t "), "", "metadata.json.prev", []string{c.ID}},
-		{"empty object", write("{}"), "", "metadata.json.prev", []string{c.ID}},
-		{"null", write("null"), "", "metadata.json.prev", []string{c.ID}},
-		{"disks null", write(`{"version":2,"disks":null}`), "", "metadata.json.prev", []string{c.ID}},
-		{"truncated JSON", write(good[:len(good)/2]), "", "metadata.json.prev", []string{c.ID}},
-		{"not JSON", write("\x00\x01garbage"), "", "metadata.json.prev", []string{c.ID}},
-		{"missing", remove, "", "metadata.json.prev", []string{c.ID}},
-		{"zero bytes, no previous", noPrev(write("")), "", "", []string{a.ID, b.ID, c.ID}},
-		{"missing, no previous", noPrev(remove), "", "", []string{a.ID, b.ID, c.ID}},
+		{"zero bytes", write(""), 0, "metadata.json.prev", []string{c.ID}},
+		{"whitespace", write(" \n\t "), 0, "metadata.json.prev", []string{c.ID}},
+		{"empty object", write("{}"), 0, "metadata.json.prev", []string{c.ID}},
+		{"null", write("null"), 0, "metadata.json.prev", []string{c.ID}},
+		{"disks null", write(`{"version":2,"disks":null}`), 0, "metadata.json.prev", []string{c.ID}},
+		{"truncated JSON", write(good[:len(good)/2]), 0, "metadata.json.prev", []string{c.ID}},
+		{"not JSON", write("\x00\x01garbage"), 0, "metadata.json.prev", []string{c.ID}},
+		{"missing", remove, 0, "metadata.json.prev", []string{c.ID}},
+		{"zero bytes, no previous", noPrev(write("")), 0, "", []string{a.ID, b.ID, c.ID}},
+		{"missing, no previous", noPrev(remove), 0, "", []string{a.ID, b.ID, c.ID}},
 		{"missing with an empty tmp, no previous", noPrev(func(dir string) {
 			remove(dir)
 			testutil.WriteFile(t, dir, "metadata.json.tmp", nil)
-		}), "", "", []string{a.ID, b.ID, c.ID}},
+		}), 0, "", []string{a.ID, b.ID, c.ID}},
 		{"missing with a stale tmp", func(dir string) {
 			// A tmp from long ago names only the first disk: the others
 			// come back from their files, not deleted for its silence.
@@ -189,12 +189,12 @@ func TestTamperedCatalog(t *testing.T) {
 			remove(dir)
 			os.Remove(filepath.Join(dir, "metadata.json.prev"))
 			testutil.WriteFile(t, dir, "metadata.json.tmp", data)
-		}, "", "metadata.json.tmp", []string{b.ID, c.ID}},
-		{"newer version", write(strings.Replace(good, `"version":2`, `"version":3`, 1)), manager.NameUnsupported, "-", nil},
-		{"wrong types in a record", write(strings.Replace(good, fmt.Sprintf(`"name":%q`, b.Name), `"name":42,"sizeBytes":"big"`, 1)), "", "-", nil},
-		{"a mount of the wrong type", write(strings.Replace(good, `{`, `{"mounts":{"hddId":7,"cdId":["x"]},`, 1)), "", "-", nil},
-		{"a record that is not an object", write(strings.Replace(good, `"disks":{`, `"disks":{"junk":5,`, 1)), "", "-", nil},
-		{"an entry whose file is missing", write(strings.Replace(good, `"disks":{`, fmt.Sprintf(`"disks":{"ghost":{"id":"ghost","name":"ghost","backend":"opfs","kind":"hdd","format":"raw","fileName":"ghost.img","sizeBytes":512,"checksum":null},`), 1)), "", "-", nil},
+		}, 0, "metadata.json.tmp", []string{b.ID, c.ID}},
+		{"newer version", write(strings.Replace(good, `"version":2`, `"version":3`, 1)), manager.KindUnsupported, "-", nil},
+		{"wrong types in a record", write(strings.Replace(good, fmt.Sprintf(`"name":%q`, b.Name), `"name":42,"sizeBytes":"big"`, 1)), 0, "-", nil},
+		{"a mount of the wrong type", write(strings.Replace(good, `{`, `{"mounts":{"hddId":7,"cdId":["x"]},`, 1)), 0, "-", nil},
+		{"a record that is not an object", write(strings.Replace(good, `"disks":{`, `"disks":{"junk":5,`, 1)), 0, "-", nil},
+		{"an entry whose file is missing", write(strings.Replace(good, `"disks":{`, fmt.Sprintf(`"disks":{"ghost":{"id":"ghost","name":"ghost","backend":"opfs","kind":"hdd","format":"raw","fileName":"ghost.img","sizeBytes":512,"checksum":null},`), 1)), 0, "-", nil},
 	}
 	if strings.Contains(good, `"mounts"`) {
 		t.Fatal("the library's catalog has mounts: the mount case would write a second key")
@@ -210,11 +210,11 @@ func TestTamperedCatalog(t *testing.T) {
 			}
 			m, err := manager.New(st)
 			lib.checkFilesKept(t, dir)
-			if tc.errName != "" {
-				if manager.ErrorName(err) != tc.errName {
-					t.Fatalf("open: %v (%s), want %s", err, manager.ErrorName(err), tc.errName)
+			if tc.errName != manager.KindInternal {
+				if manager.KindOf(err) != tc.errName {
+					t.Fatalf("open: %v (%s), want %s", err, manager.KindOf(err), tc.errName)
 				}
-				t.Logf("refused: %s", manager.ErrorMessage(err))
+				t.Logf("refused: %v", err)
 				if !bytes.Equal(meta(dir), before) {
 					t.Error("a catalog that was refused was rewritten")
 				}
@@ -639,7 +639,7 @@ func TestCancelBeforeCommit(t *testing.T) {
 		return nil
 	}
 	_, err := m.Import(ctx, input(t, src), manager.ImportOptions{Name: "cancelled"})
-	if manager.ErrorName(err) != manager.NameAbort {
+	if manager.KindOf(err) != manager.KindAbort {
 		t.Fatalf("import cancelled at its commit: %v", err)
 	}
 	if n := len(must(m.List())); n != 3 {
@@ -707,10 +707,10 @@ func TestSpaceCheckWithoutUsage(t *testing.T) {
 	m := must(manager.New(st))
 	src := testutil.WriteFile(t, t.TempDir(), "big.img", testutil.MixedData(4<<20, 8))
 	_, err := m.Import(context.Background(), input(t, src), manager.ImportOptions{})
-	if manager.ErrorName(err) != manager.NameQuota {
+	if manager.KindOf(err) != manager.KindQuota {
 		t.Fatalf("import beyond the quota with usage reading 0: %v", err)
 	}
-	t.Log(manager.ErrorMessage(err))
+	t.Log(err)
 }
 
 // TestBackingOverConvertedDisk: a qcow2 overlay whose backing file is a raw

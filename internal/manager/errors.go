@@ -5,118 +5,79 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strings"
 
 	"aerodisk/internal/catalog"
 	"aerodisk/internal/diskerr"
+	"aerodisk/internal/sizefmt"
 )
 
-// Error names the JS API rejects with (Error.name).
+// ErrorKind is what an error means to a caller that must react to it: the
+// JS API turns each kind into an Error.name (wasm/jsapi), the CLI into an
+// exit status. The facts for a person stay in the error itself
+// (diskerr.Error's Format and Msg, SpaceError, catalog.RemoteError, ...).
+type ErrorKind int
+
+// The kinds of error.
 const (
-	NameAbort        = "AbortError"
-	NameQuota        = "QuotaExceededError"
-	NameNotFound     = "NotFoundError"
-	NameInUse        = "InUseError"
-	NameUnsupported  = "UnsupportedFormatError"
-	NameCorrupt      = "CorruptImageError"
-	NameInvalid      = "InvalidArgumentError"
-	NameInternal     = "Error"
-	defaultMsgAbort  = "The operation was cancelled."
-	defaultMsgQuota  = "There is not enough storage space for this disk. Delete disks you no longer need, or free space on this device, and try again."
-	defaultMsgInUse  = "This disk is open in another tab; close it there first."
-	defaultMsgNoDisk = "That disk does not exist (it may have been deleted in another tab)."
-	defaultMsgNewer  = "The disk catalog was written by a newer version of this program, so it was left as it is. Use that version to manage these disks."
+	KindInternal    ErrorKind = iota // a fault of ours or of the browser
+	KindAbort                        // the caller cancelled
+	KindQuota                        // not enough storage space
+	KindNotFound                     // no such disk, file or backing file
+	KindInUse                        // open in another tab
+	KindUnsupported                  // a valid image or disk this program cannot handle (yet)
+	KindCorrupt                      // a damaged image or catalog
+	KindInvalid                      // an argument breaks a rule
 )
 
-// ErrorName maps an error to the name the JS API uses, so a page can react
-// to the category without parsing messages.
-func ErrorName(err error) string {
+// KindOf classifies err (KindInternal for nil or anything unknown).
+func KindOf(err error) ErrorKind {
 	switch {
 	case err == nil:
-		return ""
+		return KindInternal
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return NameAbort
+		return KindAbort
 	case errors.Is(err, ErrQuota):
-		return NameQuota
+		return KindQuota
 	case errors.Is(err, ErrInUse):
-		return NameInUse
+		return KindInUse
 	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, diskerr.ErrBackingNotFound), errors.Is(err, fs.ErrNotExist):
-		return NameNotFound
+		return KindNotFound
 	case errors.Is(err, catalog.ErrInvalid), errors.Is(err, diskerr.ErrBadSize):
-		return NameInvalid
+		return KindInvalid
 	case errors.Is(err, diskerr.ErrCorrupt):
-		return NameCorrupt
+		return KindCorrupt
 	case errors.Is(err, diskerr.ErrUnsupported), errors.Is(err, diskerr.ErrUnknownFormat), errors.Is(err, ErrUnsupportedBackend):
-		return NameUnsupported
+		return KindUnsupported
 	}
-	return NameInternal
+	return KindInternal
 }
 
-// ErrorMessage is the sentence shown to a person for err: the specific
-// explanation without the category words a program needs.
-func ErrorMessage(err error) string {
-	var de *diskerr.Error
-	hasDetail := errors.As(err, &de)
-	if errors.Is(err, catalog.ErrNewer) {
-		return defaultMsgNewer
-	}
-	var remote *catalog.RemoteError
-	if errors.As(err, &remote) {
-		return fmt.Sprintf("“%s” is a remote disk: its bytes live on a server, and remote disks are not supported here yet. It stays listed and untouched.", remote.Name)
-	}
-	switch ErrorName(err) {
-	case NameAbort:
-		return defaultMsgAbort
-	case NameInUse:
-		return defaultMsgInUse
-	case NameCorrupt:
-		if hasDetail {
-			return fmt.Sprintf("This %s image is damaged or incomplete: %s.", formatName(de.Format), de.Msg)
-		}
-	case NameUnsupported:
-		if hasDetail {
-			return fmt.Sprintf("This %s image cannot be read here: %s.", formatName(de.Format), de.Msg)
-		}
-	case NameNotFound:
-		if errors.Is(err, catalog.ErrNotFound) {
-			return defaultMsgNoDisk
-		}
-	case NameQuota:
-		// Our own space check says how much is needed; a browser's refusal
-		// mid-write carries only technical words.
-		if rest, ok := strings.CutPrefix(err.Error(), ErrQuota.Error()+": "); ok && strings.HasPrefix(rest, "this disk needs") {
-			return capitalize(rest) + "."
-		}
-		return defaultMsgQuota
-	}
-	if hasDetail && de.Msg != "" && !errors.Is(err, ErrQuota) {
-		return capitalize(de.Msg) + "."
-	}
-	msg := err.Error()
-	for _, s := range []error{catalog.ErrInvalid, catalog.ErrNotFound, ErrQuota, ErrUnsupportedBackend} {
-		if errors.Is(err, s) {
-			if rest, ok := strings.CutPrefix(msg, s.Error()+": "); ok {
-				return capitalize(rest) + "."
-			}
-		}
-	}
-	if ErrorName(err) == NameQuota {
-		return defaultMsgQuota
-	}
-	return capitalize(msg)
+// SpaceError is the space check's refusal: Need bytes are needed and Free
+// are free. It is an ErrQuota.
+type SpaceError struct{ Need, Free int64 }
+
+func (e *SpaceError) Error() string {
+	return fmt.Sprintf("%v: this disk needs %s but only %s is free", ErrQuota, sizefmt.Human(e.Need), sizefmt.Human(e.Free))
 }
 
-func formatName(f string) string {
-	if f == "" {
-		return "disk"
-	}
-	return f
-}
+func (e *SpaceError) Unwrap() error { return ErrQuota }
 
-func capitalize(s string) string {
-	s = strings.TrimSuffix(s, ".")
-	if s == "" {
-		return s
+func (k ErrorKind) String() string {
+	switch k {
+	case KindAbort:
+		return "abort"
+	case KindQuota:
+		return "quota"
+	case KindNotFound:
+		return "not found"
+	case KindInUse:
+		return "in use"
+	case KindUnsupported:
+		return "unsupported"
+	case KindCorrupt:
+		return "corrupt"
+	case KindInvalid:
+		return "invalid"
 	}
-	return strings.ToUpper(s[:1]) + s[1:]
+	return "internal"
 }

@@ -26,12 +26,13 @@ import (
 // far beyond any browser quota).
 const MaxDiskSize = 2 << 40
 
-// Progress is what onProgress receives in the JS API.
+// Progress is a long operation's progress: its phase, bytes done of the
+// total, and the rate so far (the worker posts it as onProgress's argument).
 type Progress struct {
-	Phase          string  `json:"phase"`
-	ProcessedBytes int64   `json:"processedBytes"`
-	TotalBytes     int64   `json:"totalBytes"`
-	BytesPerSecond float64 `json:"bytesPerSecond"`
+	Phase          string
+	ProcessedBytes int64
+	TotalBytes     int64
+	BytesPerSecond float64
 }
 
 // Phases reported in Progress.Phase.
@@ -212,7 +213,7 @@ func (m *Manager) CreateBlank(ctx context.Context, o BlankOptions) (*catalog.Dis
 		return nil, err
 	}
 	if o.SizeBytes <= 0 || o.SizeBytes%512 != 0 || o.SizeBytes > MaxDiskSize {
-		return nil, fmt.Errorf("%w: a disk size must be a positive multiple of 512 bytes up to %s, not %d", catalog.ErrInvalid, sizefmt.Human(MaxDiskSize), o.SizeBytes)
+		return nil, diskerr.New("", catalog.ErrInvalid, "a disk size must be a positive multiple of 512 bytes up to %s, not %d", sizefmt.Human(MaxDiskSize), o.SizeBytes)
 	}
 	if err := catalog.ValidateName(o.Name); err != nil {
 		return nil, err
@@ -290,7 +291,7 @@ func (m *Manager) Import(ctx context.Context, in Input, o ImportOptions) (*catal
 		return m.importConverted(ctx, in, img, name, kind, warnings, o.Progress)
 	}
 	if info.BackingFile != "" {
-		return nil, fmt.Errorf("%w: %q depends on the backing file %q; import it converted to AEROSPAR to store it on its own", catalog.ErrInvalid, in.Name(), info.BackingFile)
+		return nil, diskerr.New("", catalog.ErrInvalid, "%q depends on the backing file %q; import it converted to AEROSPAR to store it on its own", in.Name(), info.BackingFile)
 	}
 	return m.importAsIs(ctx, in, info.Format, img, name, kind, warnings, o.Progress)
 }
@@ -511,7 +512,7 @@ func (m *Manager) checkSpace(need int64) error {
 		usage = max(usage, stored)
 	}
 	if free := quota - usage; need > free {
-		return fmt.Errorf("%w: this disk needs %s but only %s is free", ErrQuota, sizefmt.Human(need), sizefmt.Human(max(free, 0)))
+		return &SpaceError{Need: need, Free: max(free, 0)}
 	}
 	return nil
 }
@@ -523,7 +524,7 @@ func checkKind(kind, def string) (string, error) {
 	case catalog.KindHDD, catalog.KindCD, catalog.KindFloppy:
 		return kind, nil
 	}
-	return "", fmt.Errorf("%w: kind must be hdd, cd or floppy, not %q", catalog.ErrInvalid, kind)
+	return "", diskerr.New("", catalog.ErrInvalid, "kind must be hdd, cd or floppy, not %q", kind)
 }
 
 // floppySizes are the capacities treated as floppies by default.

@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/crc32"
 	"io"
@@ -16,7 +15,6 @@ import (
 	"sync"
 	"testing"
 
-	"aerodisk/internal/catalog"
 	"aerodisk/internal/checksum"
 	"aerodisk/internal/dirstore"
 	"aerodisk/internal/gzipx"
@@ -122,8 +120,8 @@ func TestCreateBlank(t *testing.T) {
 		{Name: "x", SizeBytes: 1000}, {Name: "x", SizeBytes: 0}, {Name: "x", SizeBytes: 4 << 40},
 		{Name: "", SizeBytes: 512}, {Name: "x", SizeBytes: 512, Kind: "tape"},
 	} {
-		if _, err := m.CreateBlank(context.Background(), bad); manager.ErrorName(err) != manager.NameInvalid {
-			t.Errorf("%+v: %v (%s)", bad, err, manager.ErrorName(err))
+		if _, err := m.CreateBlank(context.Background(), bad); manager.KindOf(err) != manager.KindInvalid {
+			t.Errorf("%+v: %v (%s)", bad, err, manager.KindOf(err))
 		}
 	}
 }
@@ -155,7 +153,7 @@ func TestImportMatchesQemuImg(t *testing.T) {
 			}
 			conv, err := m.Import(ctx, input(t, fx.Path), manager.ImportOptions{Convert: true, Progress: progress})
 			if hasBacking {
-				if manager.ErrorName(err) != manager.NameNotFound {
+				if manager.KindOf(err) != manager.KindNotFound {
 					t.Fatalf("overlay without its backing disk stored: %v", err)
 				}
 				return // covered by TestImportBackingChain
@@ -240,7 +238,7 @@ func TestImportBackingChain(t *testing.T) {
 	if _, err := m.Import(ctx, input(t, bq), manager.ImportOptions{}); err != nil { // as-is, named "base"
 		t.Fatal(err)
 	}
-	if _, err := m.Import(ctx, input(t, top), manager.ImportOptions{}); manager.ErrorName(err) != manager.NameInvalid {
+	if _, err := m.Import(ctx, input(t, top), manager.ImportOptions{}); manager.KindOf(err) != manager.KindInvalid {
 		t.Fatalf("as-is overlay: %v", err)
 	}
 	d, err := m.Import(ctx, input(t, top), manager.ImportOptions{Convert: true})
@@ -296,14 +294,14 @@ func TestBadInputLeavesNothing(t *testing.T) {
 	for _, tc := range []struct {
 		path    string
 		convert bool
-		name    string
+		name    manager.ErrorKind
 	}{
-		{cut, true, manager.NameCorrupt}, {cut, false, manager.NameCorrupt},
-		{dc, true, manager.NameCorrupt}, {dc, false, manager.NameCorrupt},
-		{odd, false, manager.NameInvalid},
+		{cut, true, manager.KindCorrupt}, {cut, false, manager.KindCorrupt},
+		{dc, true, manager.KindCorrupt}, {dc, false, manager.KindCorrupt},
+		{odd, false, manager.KindInvalid},
 	} {
 		_, err := m.Import(context.Background(), input(t, tc.path), manager.ImportOptions{Convert: tc.convert})
-		if got := manager.ErrorName(err); got != tc.name {
+		if got := manager.KindOf(err); got != tc.name {
 			t.Errorf("%s convert=%v: %v (%s), want %s", filepath.Base(tc.path), tc.convert, err, got, tc.name)
 		}
 	}
@@ -328,7 +326,7 @@ func TestAbortMidImportLeavesNothing(t *testing.T) {
 			}
 		}})
 		cancel()
-		if manager.ErrorName(err) != manager.NameAbort {
+		if manager.KindOf(err) != manager.KindAbort {
 			t.Fatalf("convert=%v: %v", conv, err)
 		}
 	}
@@ -343,13 +341,13 @@ func TestQuota(t *testing.T) {
 	m, st := newManager(t, t.TempDir())
 	st.Quota = 4 << 20
 	_, err := m.Import(context.Background(), input(t, raw), manager.ImportOptions{})
-	if manager.ErrorName(err) != manager.NameQuota {
+	if manager.KindOf(err) != manager.KindQuota {
 		t.Fatalf("import over quota: %v", err)
 	}
 	// A quota hit mid-import (the estimate said it fits) removes the partial file.
 	st.Quota = 0
 	_, err = m.Import(context.Background(), &growingQuota{Input: input(t, raw), st: st}, manager.ImportOptions{})
-	if manager.ErrorName(err) != manager.NameQuota {
+	if manager.KindOf(err) != manager.KindQuota {
 		t.Fatalf("mid-import quota: %v", err)
 	}
 	if len(files(t, st)) != 0 || len(must(m.List())) != 0 {
@@ -387,13 +385,13 @@ func TestMountsRenameDelete(t *testing.T) {
 	qc := must(m.Import(ctx, input(t, q), manager.ImportOptions{}))
 	s := func(v string) *string { return &v }
 
-	if _, err := m.SetMounts(manager.MountChange{SetHdd: true, HddID: s(qc.ID)}); manager.ErrorName(err) != manager.NameInvalid {
+	if _, err := m.SetMounts(manager.MountChange{SetHdd: true, HddID: s(qc.ID)}); manager.KindOf(err) != manager.KindInvalid {
 		t.Fatalf("qcow2 as HDD: %v", err)
 	}
-	if _, err := m.SetMounts(manager.MountChange{SetCd: true, CdID: s(hdd.ID)}); manager.ErrorName(err) != manager.NameInvalid {
+	if _, err := m.SetMounts(manager.MountChange{SetCd: true, CdID: s(hdd.ID)}); manager.KindOf(err) != manager.KindInvalid {
 		t.Fatalf("HDD as CD: %v", err)
 	}
-	if _, err := m.SetMounts(manager.MountChange{SetHdd: true, HddID: s("nope")}); manager.ErrorName(err) != manager.NameNotFound {
+	if _, err := m.SetMounts(manager.MountChange{SetHdd: true, HddID: s("nope")}); manager.KindOf(err) != manager.KindNotFound {
 		t.Fatalf("missing: %v", err)
 	}
 	got, err := m.SetMounts(manager.MountChange{SetHdd: true, HddID: s(hdd.ID), SetCd: true, CdID: s(cd.ID)})
@@ -415,7 +413,7 @@ func TestMountsRenameDelete(t *testing.T) {
 	if d, err := m.Rename(cd.ID, "Install disc"); err != nil || d.Name != "Install disc" || must(m2.Get(cd.ID)).Name != "Install disc" {
 		t.Fatalf("rename: %v", err)
 	}
-	if _, err := m.Rename(cd.ID, " "); manager.ErrorName(err) != manager.NameInvalid {
+	if _, err := m.Rename(cd.ID, " "); manager.KindOf(err) != manager.KindInvalid {
 		t.Fatal(err)
 	}
 
@@ -424,7 +422,7 @@ func TestMountsRenameDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := m.Delete(hdd.ID); manager.ErrorName(err) != manager.NameInUse {
+	if err := m.Delete(hdd.ID); manager.KindOf(err) != manager.KindInUse {
 		t.Fatalf("delete in use: %v", err)
 	}
 	held.Close()
@@ -434,7 +432,7 @@ func TestMountsRenameDelete(t *testing.T) {
 	if mm := must(m.Mounts()); mm.HddID != nil || *mm.CdID != cd.ID {
 		t.Fatalf("delete did not clear its mount only: %+v", mm)
 	}
-	if _, err := m.Get(hdd.ID); manager.ErrorName(err) != manager.NameNotFound {
+	if _, err := m.Get(hdd.ID); manager.KindOf(err) != manager.KindNotFound {
 		t.Fatal(err)
 	}
 	for _, f := range files(t, st) {
@@ -506,39 +504,6 @@ func TestTwoTabsLoseNothing(t *testing.T) {
 	}
 	if n := len(must(tabs[0].List())); n != 10 {
 		t.Fatalf("%d disks listed after 10 concurrent creates", n)
-	}
-}
-
-func TestErrorNames(t *testing.T) {
-	for err, want := range map[error]string{
-		context.Canceled:   manager.NameAbort,
-		manager.ErrQuota:   manager.NameQuota,
-		manager.ErrInUse:   manager.NameInUse,
-		catalog.ErrInvalid: manager.NameInvalid,
-		os.ErrNotExist:     manager.NameNotFound,
-		errors.New("boom"): manager.NameInternal,
-	} {
-		if got := manager.ErrorName(fmt.Errorf("wrapped: %w", err)); got != want {
-			t.Errorf("%v: %s, want %s", err, got, want)
-		}
-	}
-}
-
-func TestErrorMessagesForPeople(t *testing.T) {
-	dir := t.TempDir()
-	m, _ := newManager(t, t.TempDir())
-	cut := testutil.WriteFile(t, dir, "cut.dc42", testutil.DC42("x", make([]byte, 409600), nil)[:5000])
-	_, err := m.Import(context.Background(), input(t, cut), manager.ImportOptions{})
-	if msg := manager.ErrorMessage(err); msg != "This dc42 image is damaged or incomplete: file is 5000 bytes, header says 409684 (84 + 409600 data + 0 tags)." {
-		t.Errorf("corrupt: %q", msg)
-	}
-	_, err = m.CreateBlank(context.Background(), manager.BlankOptions{Name: "x", SizeBytes: 1000})
-	if msg := manager.ErrorMessage(err); msg != "A disk size must be a positive multiple of 512 bytes up to 2 TiB, not 1000." {
-		t.Errorf("invalid: %q", msg)
-	}
-	_, err = m.Get("nope")
-	if msg := manager.ErrorMessage(err); msg != "That disk does not exist (it may have been deleted in another tab)." {
-		t.Errorf("not found: %q", msg)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/hack-pad/safejs"
 
 	"aerodisk/internal/catalog"
+	"aerodisk/internal/diskerr"
 	"aerodisk/internal/jsutil"
 	"aerodisk/internal/manager"
 )
@@ -71,7 +72,7 @@ func (b *Backend) Create(name string) (manager.NewFile, error) {
 	}
 	if ok, err := b.exists(name); err != nil || ok {
 		if err == nil {
-			err = fmt.Errorf("%w: %s already exists", catalog.ErrInvalid, name)
+			err = diskerr.New("", catalog.ErrInvalid, "%s already exists", name)
 		}
 		return nil, err
 	}
@@ -80,7 +81,7 @@ func (b *Backend) Create(name string) (manager.NewFile, error) {
 		return nil, err
 	}
 	if release == nil {
-		return nil, fmt.Errorf("%w: %s is being written in another tab", manager.ErrInUse, name)
+		return nil, diskerr.New("", manager.ErrInUse, "%s is being written in another tab", name)
 	}
 	h, err := jsutil.CallAwait("createFile", b.dir, name+PendingSuffix)
 	if err != nil {
@@ -168,7 +169,7 @@ func (b *Backend) Settle(name string, keep bool) error {
 	}
 	if ok, err := b.exists(name); err != nil || ok {
 		if err == nil {
-			err = fmt.Errorf("%w: %s already exists", catalog.ErrInvalid, name)
+			err = diskerr.New("", catalog.ErrInvalid, "%s already exists", name)
 		}
 		return err
 	}
@@ -331,7 +332,7 @@ func (d *Dir) Clear() error {
 
 func checkName(name string) error {
 	if name == "" || strings.ContainsAny(name, `/\`) || strings.HasPrefix(name, MetadataName) || strings.HasPrefix(name, ".") || strings.HasSuffix(name, PendingSuffix) {
-		return fmt.Errorf("%w: bad file name %q", catalog.ErrInvalid, name)
+		return diskerr.New("", catalog.ErrInvalid, "bad file name %q", name)
 	}
 	return nil
 }
@@ -344,11 +345,11 @@ func mapErr(name string, err error) error {
 	case jsutil.IsDOM(err, "NotFoundError"):
 		return fmt.Errorf("%s: %w", name, fs.ErrNotExist)
 	case jsutil.IsDOM(err, "NoModificationAllowedError", "InvalidModificationError"):
-		return fmt.Errorf("%w: %s is open in another tab", manager.ErrInUse, name)
+		return diskerr.New("", manager.ErrInUse, "%s is open in another tab", name)
 	case jsutil.IsDOM(err, "QuotaExceededError"):
-		return fmt.Errorf("%w: %s", manager.ErrQuota, name)
+		return diskerr.New("", manager.ErrQuota, "%s", name)
 	case jsutil.IsDOM(err, "InvalidStateError") && strings.Contains(err.Error(), "exists"):
-		return fmt.Errorf("%w: %s already exists", catalog.ErrInvalid, name)
+		return diskerr.New("", catalog.ErrInvalid, "%s already exists", name)
 	}
 	return fmt.Errorf("%s: %w", name, err)
 }

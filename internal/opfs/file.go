@@ -13,6 +13,7 @@ import (
 
 	"github.com/hack-pad/safejs"
 
+	"aerodisk/internal/diskerr"
 	"aerodisk/internal/jsutil"
 	"aerodisk/internal/manager"
 )
@@ -41,7 +42,7 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	n, short, err := f.transfer("write", p, off)
 	if err == nil && short {
 		// Chromium reports a full disk or quota as a short write.
-		err = fmt.Errorf("%w: %s: wrote %d of %d bytes", manager.ErrQuota, f.name, n, len(p))
+		err = diskerr.New("", manager.ErrQuota, "%s: wrote %d of %d bytes", f.name, n, len(p))
 	}
 	return n, err
 }
@@ -110,7 +111,7 @@ func (f *File) err(op string, err error) error {
 		return nil
 	}
 	if jsutil.IsDOM(err, "QuotaExceededError") {
-		return fmt.Errorf("%w: %s %s: %v", manager.ErrQuota, op, f.name, err)
+		return diskerr.New("", manager.ErrQuota, "%s %s: %v", op, f.name, err)
 	}
 	return fmt.Errorf("%s %s: %w", op, f.name, err)
 }

@@ -1,0 +1,77 @@
+package jsapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"testing"
+
+	"aerodisk/internal/catalog"
+	"aerodisk/internal/diskerr"
+	"aerodisk/internal/dirstore"
+	"aerodisk/internal/manager"
+	"aerodisk/internal/testutil"
+)
+
+func TestErrorNames(t *testing.T) {
+	for err, want := range map[error]string{
+		context.Canceled:   NameAbort,
+		manager.ErrQuota:   NameQuota,
+		manager.ErrInUse:   NameInUse,
+		catalog.ErrInvalid: NameInvalid,
+		os.ErrNotExist:     NameNotFound,
+		catalog.ErrNewer:   NameUnsupported,
+		diskerr.ErrCorrupt: NameCorrupt,
+		errors.New("boom"): NameInternal,
+	} {
+		if got := ErrorName(fmt.Errorf("wrapped: %w", err)); got != want {
+			t.Errorf("%v: %s, want %s", err, got, want)
+		}
+	}
+	if ErrorName(nil) != "" {
+		t.Error("a nil error has a name")
+	}
+}
+
+// TestErrorMessagesForPeople: each sentence is built from the error's facts,
+// once — no category sentence before it, one period at the end.
+func TestErrorMessagesForPeople(t *testing.T) {
+	dir := t.TempDir()
+	st, err := dirstore.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := manager.New(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cut := testutil.WriteFile(t, dir, "cut.dc42", testutil.DC42("x", make([]byte, 409600), nil)[:5000])
+	in, err := dirstore.OpenInput(cut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer in.Close()
+	_, importErr := m.Import(context.Background(), in, manager.ImportOptions{})
+	_, sizeErr := m.CreateBlank(context.Background(), manager.BlankOptions{Name: "x", SizeBytes: 1000})
+	_, getErr := m.Get("nope")
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{importErr, "This dc42 image is damaged or incomplete: file is 5000 bytes, header says 409684 (84 + 409600 data + 0 tags)."},
+		{sizeErr, "A disk size must be a positive multiple of 512 bytes up to 2 TiB, not 1000."},
+		{getErr, "That disk does not exist (it may have been deleted in another tab)."},
+		{&manager.SpaceError{Need: 3 << 30, Free: 1 << 30}, "This disk needs 3 GiB but only 1 GiB is free."},
+		{diskerr.New("", manager.ErrQuota, "%s: wrote 5 of 9 bytes", "x.img"), msgQuota},
+		{&catalog.RemoteError{Name: "Win98"}, "“Win98” is a remote disk: its bytes live on a server, and remote disks are not supported here yet. It stays listed and untouched."},
+		{fmt.Errorf("metadata.json: %w", catalog.ErrNewer), msgNewer},
+		{context.Canceled, msgAbort},
+		{diskerr.New("", catalog.ErrInvalid, "a disk name needs 1 to 255 characters"), "A disk name needs 1 to 255 characters."},
+		{diskerr.New("vmdk", diskerr.ErrUnsupported, "VMDK images are not supported yet"), "This vmdk image cannot be read here: VMDK images are not supported yet."},
+	} {
+		if got := ErrorMessage(tc.err); got != tc.want {
+			t.Errorf("%v:\n got %q\nwant %q", tc.err, got, tc.want)
+		}
+	}
+}
