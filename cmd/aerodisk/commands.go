@@ -80,15 +80,13 @@ func formatOption(f *flags) (formats.Options, error) {
 // allocatedBytes sums the Data extents: what a sparse copy has to store.
 func allocatedBytes(img formats.Image) (int64, error) {
 	var n int64
-	for off := int64(0); off < img.Size(); {
-		e, err := img.Extent(off, img.Size()-off)
+	for e, err := range formats.Extents(img, 0, img.Size()) {
 		if err != nil {
 			return 0, err
 		}
 		if e.Kind == formats.Data {
 			n += e.Len
 		}
-		off += e.Len
 	}
 	return n, nil
 }

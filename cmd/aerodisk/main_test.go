@@ -120,7 +120,7 @@ func TestCreate(t *testing.T) {
 	if out := mustAerodisk(t, "checksum", big); !strings.HasPrefix(out, want) {
 		t.Fatalf("checksum of blank 60G = %q, want %s", out, want)
 	}
-	if out := mustAerodisk(t, "info", big); !strings.Contains(out, "virtual size: 60 GiB (64424509440 bytes)") || !strings.Contains(out, "allocated: 0 B") {
+	if out := mustAerodisk(t, "info", big); !strings.Contains(out, "virtual size: 64.4 GB (64424509440 bytes)") || !strings.Contains(out, "allocated: 0 B") {
 		t.Fatalf("info: %s", out)
 	}
 	for size, bytes := range map[string]int64{"400K": 409600, "800K": 819200, "720K": 737280, "1440K": 1474560} {

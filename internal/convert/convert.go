@@ -5,7 +5,8 @@
 // extents are folded into the CRC arithmetically and leave holes in the
 // destination, and Data chunks that turn out to be all zeros are skipped the
 // same way. A reader goroutine fills the next chunk while the current one is
-// checksummed and written, so I/O overlaps the CRC work.
+// checksummed and written, so I/O overlaps the CRC work (pipeline.go: the
+// same pipeline copies streams, CopyStream).
 package convert
 
 import (
@@ -26,7 +27,6 @@ const (
 	// zeroGrain is the granularity at which data chunks are tested for zeros
 	// and holes are left in the destination.
 	zeroGrain = 64 << 10
-	buffers   = 3
 )
 
 // Progress reports how far a conversion is.
@@ -47,13 +47,6 @@ type Result struct {
 	Size      int64  // logical bytes covered (== src.Size())
 	Checksum  uint32 // CRC32 (IEEE) of the logical content
 	DataBytes int64  // bytes written to the destination
-}
-
-// piece is one unit handed from the reader to the writer.
-type piece struct {
-	off, n int64
-	data   []byte // nil for a zero run
-	err    error
 }
 
 // NewReporter returns a function to call with the bytes done so far: it
@@ -88,44 +81,27 @@ func Convert(ctx context.Context, src formats.Image, dst io.WriterAt, opts Optio
 	}
 	chunk = max(zeroGrain, chunk/zeroGrain*zeroGrain)
 	size := src.Size()
-
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	free := make(chan []byte, buffers)
-	for range buffers {
-		free <- make([]byte, chunk)
-	}
-	pieces := make(chan piece, buffers)
-	go produce(ctx, src, chunk, free, pieces)
-	// Wait for the reader to stop before returning: the caller may close src.
-	defer func() {
-		cancel()
-		for range pieces {
-		}
-	}()
-
 	var (
 		d   checksum.Digest
 		res = Result{Size: size}
 	)
 	report := NewReporter(opts, size)
-	for p := range pieces {
-		if p.err != nil {
-			return res, p.err
-		}
-		if p.data == nil {
-			d.Zeros(p.n)
+	err := runPipeline(ctx, chunk, func(p *pipeline) error {
+		return produceExtents(p, src)
+	}, func(pc piece) error {
+		if pc.data == nil {
+			d.Zeros(pc.n)
 		} else {
-			w, err := consume(&d, dst, p.data, p.off)
+			w, err := consume(&d, dst, pc.data, pc.off)
 			res.DataBytes += w
-			free <- p.data[:cap(p.data)]
 			if err != nil {
-				return res, err
+				return err
 			}
 		}
-		report(p.off + p.n)
-	}
-	if err := ctx.Err(); err != nil {
+		report(pc.off + pc.n)
+		return nil
+	})
+	if err != nil {
 		return res, err
 	}
 	if d.Len() != size {
@@ -135,59 +111,38 @@ func Convert(ctx context.Context, src formats.Image, dst io.WriterAt, opts Optio
 	return res, nil
 }
 
-// produce walks src's extents and sends zero runs and filled data chunks, in
-// order, closing out when done or on the first error.
-func produce(ctx context.Context, src formats.Image, chunk int, free chan []byte, out chan<- piece) {
-	defer close(out)
-	size := src.Size()
-	send := func(p piece) bool {
-		select {
-		case out <- p:
-			return true
-		case <-ctx.Done():
-			return false
+// produceExtents walks src's extents and sends zero runs and filled data
+// chunks, in order.
+func produceExtents(p *pipeline, src formats.Image) error {
+	for e, err := range formats.Extents(src, 0, src.Size()) {
+		if cerr := p.ctx.Err(); cerr != nil {
+			return cerr
 		}
-	}
-	for off := int64(0); off < size; {
-		if ctx.Err() != nil {
-			send(piece{err: ctx.Err()})
-			return
-		}
-		e, err := src.Extent(off, size-off)
 		if err != nil {
-			send(piece{err: err})
-			return
+			return err
 		}
 		if e.Kind != formats.Data {
-			if !send(piece{off: off, n: e.Len}) {
-				return
+			if !p.send(piece{off: e.Off, n: e.Len}) {
+				return nil
 			}
-			off += e.Len
 			continue
 		}
-		for end := off + e.Len; off < end; {
-			var buf []byte
-			select {
-			case buf = <-free:
-			case <-ctx.Done():
-				send(piece{err: ctx.Err()})
-				return
+		for off := e.Off; off < e.End(); {
+			buf := p.buffer()
+			if buf == nil {
+				return nil
 			}
-			n := min(int64(chunk), end-off)
-			buf = buf[:n]
-			if got, err := src.ReadAt(buf, off); int64(got) != n {
-				if err == nil || err == io.EOF {
-					err = io.ErrUnexpectedEOF
-				}
-				send(piece{err: err})
-				return
+			buf = buf[:min(int64(len(buf)), e.End()-off)]
+			if _, err := formats.ReadFull(src, buf, off); err != nil {
+				return err
 			}
-			if !send(piece{off: off, n: n, data: buf}) {
-				return
+			if !p.send(piece{off: off, n: int64(len(buf)), data: buf}) {
+				return nil
 			}
-			off += n
+			off += int64(len(buf))
 		}
 	}
+	return nil
 }
 
 // consume checksums a data chunk and writes its non-zero runs to dst.

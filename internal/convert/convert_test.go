@@ -118,3 +118,88 @@ func TestConvertWriteError(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// failingImage is newHoley whose content cannot be read from bad on.
+type failingImage struct {
+	*holey
+	bad int64
+}
+
+func (f failingImage) ReadAt(p []byte, off int64) (int, error) {
+	if off+int64(len(p)) > f.bad {
+		n, _ := f.holey.ReadAt(p[:max(0, f.bad-off)], off)
+		return n, errors.New("bad sector")
+	}
+	return f.holey.ReadAt(p, off)
+}
+
+func TestConvertReadError(t *testing.T) {
+	src := failingImage{newHoley(), 6<<20 + 100}
+	dst := storage.NewMem(nil)
+	res, err := Convert(context.Background(), src, dst, Options{ChunkSize: 1 << 20})
+	if err == nil || err.Error() != "bad sector" {
+		t.Fatalf("got %v, want the read error", err)
+	}
+	// every chunk before the bad one was written
+	if res.DataBytes == 0 || !bytes.Equal(dst.Bytes()[:3<<20], src.data[:3<<20]) {
+		t.Fatalf("wrote %d bytes before the error", res.DataBytes)
+	}
+}
+
+// TestCopyStream: the stream copy runs the same pipeline: every byte
+// written in order (zeros too), the CRC of all of them, progress to the end.
+func TestCopyStream(t *testing.T) {
+	data := newHoley().data
+	for _, chunk := range []int{0, 64 << 10, 1<<20 + 3} {
+		dst := storage.NewMem(nil)
+		var last Progress
+		crc, err := CopyStream(context.Background(), bytes.NewReader(data), dst, int64(len(data)), Options{ChunkSize: chunk, ProgressEvery: 1, Progress: func(p Progress) {
+			if p.Done < last.Done || p.Total != int64(len(data)) {
+				t.Fatalf("progress went from %+v to %+v", last, p)
+			}
+			last = p
+		}})
+		if err != nil || crc != crc32.ChecksumIEEE(data) {
+			t.Fatalf("chunk %d: crc %08x, %v", chunk, crc, err)
+		}
+		if !bytes.Equal(dst.Bytes(), data) || last.Done != int64(len(data)) {
+			t.Fatalf("chunk %d: copy differs or progress ended at %+v", chunk, last)
+		}
+	}
+	// an empty stream
+	if crc, err := CopyStream(context.Background(), bytes.NewReader(nil), storage.NewMem(nil), 0, Options{}); crc != 0 || err != nil {
+		t.Fatalf("empty: %08x, %v", crc, err)
+	}
+}
+
+func TestCopyStreamErrors(t *testing.T) {
+	data := newHoley().data
+	size := int64(len(data))
+	// the input ends before its declared size
+	if _, err := CopyStream(context.Background(), bytes.NewReader(data[:size-1]), storage.NewMem(nil), size, Options{}); !errors.Is(err, io.ErrUnexpectedEOF) {
+		t.Errorf("short input: %v, want io.ErrUnexpectedEOF", err)
+	}
+	// a write error
+	if _, err := CopyStream(context.Background(), bytes.NewReader(data), failingWriter{}, size, Options{}); err == nil || err.Error() != "disk full" {
+		t.Errorf("write error: %v", err)
+	}
+	// a read error
+	r := io.MultiReader(bytes.NewReader(data[:1<<20]), iotestErr{})
+	if _, err := CopyStream(context.Background(), r, storage.NewMem(nil), size, Options{ChunkSize: 64 << 10}); err == nil || err.Error() != "read failed" {
+		t.Errorf("read error: %v", err)
+	}
+	// cancelled from the progress callback
+	ctx, cancel := context.WithCancel(context.Background())
+	_, err := CopyStream(ctx, bytes.NewReader(data), storage.NewMem(nil), size, Options{ChunkSize: 64 << 10, ProgressEvery: 1, Progress: func(p Progress) {
+		if p.Done > 1<<20 {
+			cancel()
+		}
+	}})
+	if !errors.Is(err, context.Canceled) {
+		t.Errorf("cancel: %v, want context.Canceled", err)
+	}
+}
+
+type iotestErr struct{}
+
+func (iotestErr) Read([]byte) (int, error) { return 0, errors.New("read failed") }

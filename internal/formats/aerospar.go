@@ -26,9 +26,9 @@ func openAeroSpar(o *opener, src Source) (Image, error) {
 		ClusterSize: int64(d.BlockSize()),
 		Details: map[string]any{
 			"version":          sparse.Version,
-			"allocated_blocks": d.AllocatedBlocks(),
-			"mapped_blocks":    d.MappedBlocks(), // fewer after Aero's Rust discard_range
-			"block_size":       d.BlockSize(),
+			"allocated-blocks": d.AllocatedBlocks(),
+			"mapped-blocks":    d.MappedBlocks(), // fewer after Aero's Rust discard_range
+			"block-size":       d.BlockSize(),
 		},
 	}}, nil
 }

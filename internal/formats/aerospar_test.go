@@ -51,7 +51,7 @@ func TestAeroSparImage(t *testing.T) {
 		if info.Format != AeroSpar || info.VirtualSize != int64(len(ref)) || info.FileSize != int64(len(img)) || info.ClusterSize != 4096 {
 			t.Fatalf("Info = %+v", info)
 		}
-		if info.Details["allocated_blocks"] != int64(5) || info.Details["version"] != 1 || info.Details["block_size"] != uint32(4096) {
+		if info.Details["allocated-blocks"] != int64(5) || info.Details["version"] != 1 || info.Details["block-size"] != uint32(4096) {
 			t.Fatalf("Details = %v", info.Details)
 		}
 		got := make([]byte, len(ref))
@@ -148,7 +148,7 @@ func TestAeroSparFreedSlot(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	if det := im.Info().Details; det["allocated_blocks"] != int64(48) || det["mapped_blocks"] != int64(47) {
+	if det := im.Info().Details; det["allocated-blocks"] != int64(48) || det["mapped-blocks"] != int64(47) {
 		t.Fatalf("Details %v", det)
 	}
 	got := make([]byte, len(ref))

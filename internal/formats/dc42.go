@@ -51,14 +51,15 @@ type DC42Image struct {
 	tagSize int64
 }
 
-// Tags reads the tag bytes (not part of the logical disk).
+// Tags reads the tag bytes (not part of the logical disk), with ReadAt's
+// contract over the TagSize() tag bytes.
 func (d *DC42Image) Tags(p []byte, off int64) (int, error) {
 	q, eof := clampRead(p, off, d.tagSize)
 	if len(q) == 0 {
 		return 0, eof
 	}
-	if err := readFull(d.r, q, dc42HeaderSize+d.size+off, DC42, "tags"); err != nil {
-		return 0, err
+	if n, err := readFull(d.r, q, dc42HeaderSize+d.size+off, DC42, "tags"); err != nil {
+		return n, err
 	}
 	return len(q), eof
 }
@@ -68,7 +69,7 @@ func (d *DC42Image) TagSize() int64 { return d.tagSize }
 
 func openDC42(o *opener, src Source) (Image, error) {
 	h := make([]byte, dc42HeaderSize)
-	if err := readFull(src.R, h, 0, DC42, "header"); err != nil {
+	if _, err := readFull(src.R, h, 0, DC42, "header"); err != nil {
 		return nil, err
 	}
 	if m := binary.BigEndian.Uint16(h[0x52:]); m != 0x0100 {
@@ -146,7 +147,7 @@ func dc42Checksum(r io.ReaderAt, off, n int64) (uint32, error) {
 	var sum uint32
 	for n > 0 {
 		b := buf[:min(n, int64(len(buf)))]
-		if err := readFull(r, b, off, DC42, "checksummed bytes"); err != nil {
+		if _, err := readFull(r, b, off, DC42, "checksummed bytes"); err != nil {
 			return 0, err
 		}
 		sum = DC42Sum(sum, b)

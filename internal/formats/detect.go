@@ -9,7 +9,7 @@ import (
 // driver is one format's content probe and opener.
 type driver struct {
 	format Format
-	probe  func(r io.ReaderAt, size int64) bool
+	probe  func(r io.ReaderAt, size int64) bool // nil for raw: what Detect answers when no probe matches
 	open   func(o *opener, src Source) (Image, error)
 }
 
@@ -17,8 +17,8 @@ type driver struct {
 // offset 0 or a trailer, then the foreign formats (foreign.go: recognised by
 // qemu's signatures, opened only to be refused with ErrUnsupported), then
 // ISO (a signature at 0x8001, after a system area that may hold anything)
-// and raw last (it matches anything). Filled by init because openers reach
-// lookup again through backing files.
+// and raw last (it has no probe: it is anything else). Filled by init
+// because openers reach lookup again through backing files.
 var drivers []driver
 
 func init() {
@@ -33,7 +33,7 @@ func init() {
 	}
 	drivers = append(drivers,
 		driver{ISO, probeISO, openISO},
-		driver{Raw, func(io.ReaderAt, int64) bool { return true }, openRaw},
+		driver{Raw, nil, openRaw},
 	)
 }
 
@@ -49,18 +49,18 @@ func lookup(f Format) (driver, bool) {
 // Detect sniffs the format from content alone (never from a file name).
 // A foreign format (VMDK, VHDX, VDI, QED, Parallels, Bochs, LUKS, cloop,
 // DMG) is returned by name, and Open refuses it with an ErrUnsupported
-// error naming it. Anything that matches no container signature is raw; an
-// empty file is ErrBadSize.
+// error naming it. Anything that matches no container signature is raw
+// (whose reader then checks the size); an empty file is ErrBadSize.
 func Detect(r io.ReaderAt, size int64) (Format, error) {
 	if size <= 0 {
 		return "", diskerr.New("", ErrBadSize, "empty file")
 	}
 	for _, d := range drivers {
-		if d.probe(r, size) {
+		if d.probe != nil && d.probe(r, size) {
 			return d.format, nil
 		}
 	}
-	return "", diskerr.New("", ErrUnknownFormat, "no format matched")
+	return Raw, nil
 }
 
 // ParseFormat maps a user-given format name (qemu-img spellings too) to a
@@ -92,7 +92,7 @@ func readMagic(r io.ReaderAt, off int64, n int, size int64) []byte {
 		return nil
 	}
 	b := make([]byte, n)
-	if got, _ := r.ReadAt(b, off); got != n {
+	if _, err := ReadFull(r, b, off); err != nil {
 		return nil
 	}
 	return b

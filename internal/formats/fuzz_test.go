@@ -59,6 +59,9 @@ func exercise(t *testing.T, b []byte, f Format) {
 			if !isNamed(err) {
 				t.Fatalf("ReadAt: unnamed error %v", err)
 			}
+			if got < 0 || int64(got) >= n {
+				t.Fatalf("ReadAt(%d, %d) = %d with %v: a failed read must fill fewer bytes than asked", off, n, got, err)
+			}
 			return
 		}
 		if int64(got) != n {

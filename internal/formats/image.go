@@ -9,12 +9,21 @@
 // Extent is the allocation query (after lima-vm's go-qcow2reader): callers
 // copy only Data extents and account for Zero/Unallocated ones without
 // reading them, which is what makes sparse conversion and checksums cheap.
+// Extents walks a range of the disk with it.
+//
+// Every reader keeps one contract, stated in full on Image and Info:
+// ReadAt returns the bytes it filled along with the error (io.ReaderAt's
+// rule, also when a corrupt table or a failed container read stops it);
+// Extent reports an error only for the first byte of a run, a problem
+// further on ending the run early so that the next query, starting there,
+// reports it; Info.Details keys are kebab-case, as in qemu-img's JSON.
 package formats
 
 import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
 
 	"aerodisk/internal/diskerr"
 )
@@ -74,17 +83,71 @@ type Extent struct {
 	Kind     Kind
 }
 
+// End is the offset just past the extent.
+func (e Extent) End() int64 { return e.Off + e.Len }
+
+// Extents walks img's allocation map over [off, end), with 0 ≤ off ≤ end ≤
+// img.Size(): it yields the extents that tile the range, in order, the
+// first starting at off and each next one where the previous one ended,
+// the last one ending at end. Each is the longest single-kind run
+// Image.Extent reports there, cut at end. (A range reaching past the disk
+// ends with Extent's ErrBadSize for the first offset outside it.)
+//
+// An error ends the walk: it is yielded once, with a zero Extent, at the
+// offset where it lies (Image.Extent's contract: every good extent before a
+// bad spot is yielded first). So is an Extent answer that breaks the
+// interface's contract (a run that does not start at the offset asked for
+// or does not fit in the range), which would otherwise stall or skip
+// ahead. A walk that stops early leaves nothing to clean up, and the
+// sequence may be walked again.
+//
+//	for e, err := range formats.Extents(img, 0, img.Size()) {
+//		if err != nil {
+//			return err
+//		}
+//		...
+//	}
+func Extents(img Image, off, end int64) iter.Seq2[Extent, error] {
+	return func(yield func(Extent, error) bool) {
+		for at := off; at < end; {
+			e, err := img.Extent(at, end-at)
+			if err == nil && (e.Off != at || e.Len <= 0 || e.Len > end-at) {
+				err = fmt.Errorf("formats: %s reader answered the extent query [%d,+%d) with %+v", img.Info().Format, at, end-at, e)
+			}
+			if err != nil {
+				yield(Extent{}, err)
+				return
+			}
+			if !yield(e, nil) {
+				return
+			}
+			at = e.End()
+		}
+	}
+}
+
 // Image is an opened disk image: its logical content and allocation map.
 type Image interface {
-	// ReadAt reads logical content. Like io.SectionReader it returns io.EOF
-	// when the read reaches past Size(); a structural problem found while
-	// reading is a diskerr error instead.
+	// ReadAt reads logical content and returns how many bytes of p it
+	// filled, as io.ReaderAt does. Like io.SectionReader it returns io.EOF
+	// when the read reaches past Size() (having filled the bytes up to
+	// Size()), and a negative off is ErrBadSize. A structural problem or a
+	// failed read of the container found while reading is a diskerr error
+	// (or the container's own error) instead, returned with n < len(p): p[:n]
+	// holds the disk's content from off, every byte filled before the
+	// problem, and the bytes of p past n are unspecified.
 	io.ReaderAt
 	// Size is the logical (virtual) size in bytes.
 	Size() int64
 	// Extent describes the longest run starting at off, at most n bytes long,
 	// that has a single Kind. off must be in [0, Size()) and n > 0; the
 	// returned Len is then ≥ 1 and ≤ min(n, Size()-off).
+	//
+	// It returns an error only when the run's first byte cannot be
+	// described (the table that maps off is corrupt or unreadable, or so is
+	// the backing image's). A problem found while extending the run past
+	// its first byte ends the run early, before the bad spot, and is not
+	// returned: the next query, which starts there, reports it.
 	Extent(off, n int64) (Extent, error)
 	// Info describes the container (for `aerodisk info`).
 	Info() Info
@@ -92,7 +155,9 @@ type Image interface {
 	Close() error
 }
 
-// Info describes an opened container.
+// Info describes an opened container. Details are the format's own facts;
+// their keys, and those of maps inside them, are kebab-case
+// ("allocated-blocks"), as qemu-img's JSON names its format-specific ones.
 type Info struct {
 	Format      Format         `json:"format"`
 	VirtualSize int64          `json:"virtual-size"`
@@ -245,35 +310,54 @@ func backingExtent(b Image, off, n int64) (Extent, error) {
 	return e, nil
 }
 
-// backingRead fills p (logical offset off) from the backing image, zeros past its end.
-func backingRead(b Image, p []byte, off int64) error {
+// backingRead fills p (logical offset off) from the backing image, zeros past
+// its end. Like ReadAt it returns how many bytes of p it filled.
+func backingRead(b Image, p []byte, off int64) (int, error) {
 	if b == nil || off >= b.Size() {
 		clear(p)
-		return nil
+		return len(p), nil
 	}
 	n := min(int64(len(p)), b.Size()-off)
-	if got, err := b.ReadAt(p[:n], off); int64(got) < n {
-		if err == nil || err == io.EOF {
-			err = io.ErrUnexpectedEOF
-		}
-		return err
+	if got, err := ReadFull(b, p[:n], off); err != nil {
+		return got, err
 	}
 	clear(p[n:])
-	return nil
+	return len(p), nil
 }
 
-// readFull reads exactly len(p) bytes at off from a container file; a short
-// file is ErrTruncated (with what was being read, for the message).
-func readFull(r io.ReaderAt, p []byte, off int64, format Format, what string) error {
+// ReadFull reads exactly len(p) bytes at off from r and returns how many of
+// them it filled. A full read is never an error, even when r reports io.EOF
+// along with the last byte; a short one always is: r's error, or
+// io.ErrUnexpectedEOF when r gave none or only io.EOF.
+func ReadFull(r io.ReaderAt, p []byte, off int64) (int, error) {
 	n, err := r.ReadAt(p, off)
 	if n == len(p) {
-		return nil
+		return n, nil
 	}
-	if err == nil || err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
-		return diskerr.New(string(format), ErrTruncated, "%s at offset %d (%d bytes) lies past the end of the file", what, off, len(p))
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
 	}
-	return err
+	return n, err
 }
+
+// readFull is ReadFull on a container file: a short file is ErrTruncated,
+// naming what was being read. It returns how many bytes of p it filled.
+func readFull(r io.ReaderAt, p []byte, off int64, format Format, what string) (int, error) {
+	n, err := ReadFull(r, p, off)
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		err = diskerr.New(string(format), ErrTruncated, "%s at offset %d (%d bytes) lies past the end of the file", what, off, len(p))
+	}
+	return n, err
+}
+
+// span is a named byte range [off, end) of a container file: a metadata
+// table or a data block, which must not overlap another.
+type span struct {
+	off, end int64
+	what     string
+}
+
+func (a span) overlaps(b span) bool { return a.off < b.end && b.off < a.end }
 
 // clampRead validates a ReadAt request against the logical size: it returns
 // the part of p inside the disk and whether the read is cut short (io.EOF).

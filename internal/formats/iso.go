@@ -33,7 +33,7 @@ func openISO(o *opener, src Source) (Image, error) {
 	desc := make([]byte, isoDescSize)
 	for i := int64(0); i < isoMaxDescs; i++ {
 		off := isoDescStart + i*isoDescSize
-		if err := readFull(src.R, desc, off, ISO, "volume descriptor"); err != nil {
+		if _, err := readFull(src.R, desc, off, ISO, "volume descriptor"); err != nil {
 			return nil, err
 		}
 		if string(desc[1:6]) != "CD001" {

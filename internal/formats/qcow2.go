@@ -59,17 +59,11 @@ const (
 	qcowL2CacheMaxTables = 256
 )
 
-// qcowRange is a host byte range [off, end) holding named metadata.
-type qcowRange struct {
-	off, end int64
-	name     string
-}
-
 // overlap names the metadata table that [off, off+n) overlaps, if any.
 func (q *qcow2) overlap(off, n int64) (string, bool) {
-	for _, r := range q.tables {
-		if off < r.end && r.off < off+n {
-			return r.name, true
+	for _, t := range q.tables {
+		if t.overlaps(span{off: off, end: off + n}) {
+			return t.what, true
 		}
 	}
 	return "", false
@@ -109,7 +103,7 @@ type qcow2 struct {
 
 	// tables are the fixed metadata ranges (L1 table, refcount table) that no
 	// L2 table or data cluster may overlap.
-	tables []qcowRange
+	tables []span
 
 	backing Image
 	info    Info
@@ -141,7 +135,7 @@ func openQcow2(o *opener, src Source) (Image, error) {
 	if n < 4 {
 		return nil, qcowErr(ErrUnknownFormat, "not a qcow2 image (file of %d bytes)", src.Size)
 	}
-	if err := readFull(src.R, h[:n], 0, Qcow2, "header"); err != nil {
+	if _, err := readFull(src.R, h[:n], 0, Qcow2, "header"); err != nil {
 		return nil, err
 	}
 	if string(h[:4]) != qcowMagic {
@@ -218,7 +212,7 @@ func openQcow2(o *opener, src Source) (Image, error) {
 	var featureNames []byte
 	for off := hdrLen; off+8 <= extEnd; {
 		var eh [8]byte
-		if err := readFull(src.R, eh[:], off, Qcow2, "header extension"); err != nil {
+		if _, err := readFull(src.R, eh[:], off, Qcow2, "header extension"); err != nil {
 			return nil, err
 		}
 		typ, l := be.Uint32(eh[:]), int64(be.Uint32(eh[4:]))
@@ -235,13 +229,13 @@ func openQcow2(o *opener, src Source) (Image, error) {
 				return nil, qcowErr(ErrCorrupt, "backing format name of %d bytes is too long", l)
 			}
 			b := make([]byte, l)
-			if err := readFull(src.R, b, off, Qcow2, "backing format name"); err != nil {
+			if _, err := readFull(src.R, b, off, Qcow2, "backing format name"); err != nil {
 				return nil, err
 			}
 			backingFmt, haveBackingFmt = string(b), true
 		case qcowExtFeatureNames:
 			featureNames = make([]byte, l)
-			if err := readFull(src.R, featureNames, off, Qcow2, "feature name table"); err != nil {
+			if _, err := readFull(src.R, featureNames, off, Qcow2, "feature name table"); err != nil {
 				return nil, err
 			}
 		}
@@ -316,7 +310,7 @@ func openQcow2(o *opener, src Source) (Image, error) {
 			return nil, qcowErr(ErrCorrupt, "backing file name (%d bytes at offset %d) is longer than 1023 bytes or leaves the first cluster", backingLen, backingOff)
 		}
 		b := make([]byte, backingLen)
-		if err := readFull(src.R, b, int64(backingOff), Qcow2, "backing file name"); err != nil {
+		if _, err := readFull(src.R, b, int64(backingOff), Qcow2, "backing file name"); err != nil {
 			return nil, err
 		}
 		backingName = string(b)
@@ -333,7 +327,7 @@ func openQcow2(o *opener, src Source) (Image, error) {
 	l1 := make([]uint64, l1Need)
 	if l1Need > 0 {
 		b := make([]byte, l1Need*8)
-		if err := readFull(src.R, b, int64(l1Off), Qcow2, "L1 table"); err != nil {
+		if _, err := readFull(src.R, b, int64(l1Off), Qcow2, "L1 table"); err != nil {
 			return nil, err
 		}
 		for i := range l1 {
@@ -357,13 +351,13 @@ func openQcow2(o *opener, src Source) (Image, error) {
 	// The refcount table is not read, but nothing may live inside it.
 	if refTableOff != 0 && refTableOff < uint64(src.Size) {
 		end := min(uint64(src.Size), refTableOff+uint64(refTableClusters)*uint64(cs))
-		q.tables = append(q.tables, qcowRange{int64(refTableOff), int64(end), "refcount table"})
+		q.tables = append(q.tables, span{int64(refTableOff), int64(end), "refcount table"})
 	}
 	if l1Need > 0 {
 		if name, ok := q.overlap(int64(l1Off), int64(l1Need)*8); ok {
 			return nil, qcowErr(ErrCorrupt, "L1 table at offset %#x overlaps the %s", l1Off, name)
 		}
-		q.tables = append(q.tables, qcowRange{int64(l1Off), int64(l1Off) + int64(l1Need)*8, "L1 table"})
+		q.tables = append(q.tables, span{int64(l1Off), int64(l1Off) + int64(l1Need)*8, "L1 table"})
 	}
 	q.coffMask = (1 << q.csizeShift) - 1
 	q.l2max = min(max(2, int(qcowL2CacheBytes/cs)), qcowL2CacheMaxTables)
@@ -501,7 +495,7 @@ func (q *qcow2) l2Table(l1i uint64) ([]byte, error) {
 		}
 	}
 	t.l1i, t.used = ^uint64(0), q.tick // invalid until filled
-	if err := readFull(q.r, t.b, off, Qcow2, "L2 table"); err != nil {
+	if _, err := readFull(q.r, t.b, off, Qcow2, "L2 table"); err != nil {
 		return nil, err
 	}
 	t.l1i = l1i
@@ -675,21 +669,26 @@ func (q *qcow2) ReadAt(p []byte, off int64) (int, error) {
 	defer q.mu.Unlock()
 	done := 0
 	for len(p) > 0 {
+		// scan ends a run before a cluster it cannot decode; the next scan,
+		// which starts there, returns the error.
 		r, err := q.scan(off, int64(len(p)), true)
 		if err != nil {
 			return done, err
 		}
 		b := p[:r.n]
+		got := 0 // bytes of b filled when err is set
 		switch r.class {
 		case qcUnalloc:
-			err = backingRead(q.backing, b, off)
+			got, err = backingRead(q.backing, b, off)
 		case qcZero:
 			clear(b)
 		case qcNormal:
-			if r.host > q.fileSize-r.n {
+			// The run's last cluster may be cut by the end of the file:
+			// what the file holds is read, then the rest is ErrTruncated.
+			in := max(0, min(r.n, q.fileSize-r.host))
+			got, err = readFull(q.r, b[:in], r.host, Qcow2, "data cluster")
+			if err == nil && in < r.n {
 				err = qcowErr(ErrTruncated, "data at host offset %#x (%d bytes) lies past the end of the %d-byte file", r.host, r.n, q.fileSize)
-			} else {
-				err = readFull(q.r, b, r.host, Qcow2, "data cluster")
 			}
 		case qcCompressed:
 			var c []byte
@@ -698,7 +697,7 @@ func (q *qcow2) ReadAt(p []byte, off int64) (int, error) {
 			}
 		}
 		if err != nil {
-			return done, err
+			return done + got, err
 		}
 		done += len(b)
 		off += r.n
@@ -733,7 +732,7 @@ func (q *qcow2) decompress(e uint64) ([]byte, error) {
 		q.zbuf = make([]byte, q.clusterSize)
 	}
 	in := q.cbuf[:csize]
-	if err := readFull(q.r, in, host, Qcow2, "compressed cluster"); err != nil {
+	if _, err := readFull(q.r, in, host, Qcow2, "compressed cluster"); err != nil {
 		return nil, err
 	}
 	q.zvalid = false

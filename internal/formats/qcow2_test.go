@@ -647,6 +647,9 @@ func fuzzWalk(t *testing.T, img Image) {
 			if !isDiskErr(err) {
 				t.Fatalf("ReadAt: non-sentinel error %v", err)
 			}
+			if got < 0 || int64(got) >= n {
+				t.Fatalf("ReadAt(%d, %d) = %d with %v: a failed read must fill fewer bytes than asked", off, n, got, err)
+			}
 		} else if int64(got) != n {
 			t.Fatalf("ReadAt(%d, %d) = %d, %v", off, n, got, err)
 		} else if e.Kind != Data && bytes.IndexFunc(buf[:n], func(r rune) bool { return r != 0 }) >= 0 {

@@ -34,8 +34,8 @@ func (f *flat) ReadAt(p []byte, off int64) (int, error) {
 	if len(q) == 0 {
 		return 0, eof
 	}
-	if err := readFull(f.r, q, f.base+off, f.info.Format, "data"); err != nil {
-		return 0, err
+	if n, err := readFull(f.r, q, f.base+off, f.info.Format, "data"); err != nil {
+		return n, err
 	}
 	return len(q), eof
 }

@@ -125,8 +125,7 @@ func (f *vhdFooter) creatorApp() string {
 // there; err is ErrChecksum when the cookie is but the checksum is wrong.
 func vhdTryFooter(r io.ReaderAt, off, n int64, trailing bool) (f *vhdFooter, ok bool, err error) {
 	f = &vhdFooter{at: off, length: n, trailing: trailing}
-	got, _ := r.ReadAt(f.raw[:n], off)
-	if int64(got) != n || !bytes.Equal(f.raw[:8], vhdCookie) {
+	if _, err := ReadFull(r, f.raw[:n], off); err != nil || !bytes.Equal(f.raw[:8], vhdCookie) {
 		return nil, false, nil
 	}
 	want := f.u32(vfChecksum)
@@ -226,14 +225,6 @@ func vhdUUID(u []byte) string {
 	return fmt.Sprintf("%x-%x-%x-%x-%x", u[0:4], u[4:6], u[6:8], u[8:10], u[10:16])
 }
 
-// span is a byte range [off, end) of the container file.
-type span struct {
-	off, end int64
-	what     string
-}
-
-func (a span) overlaps(b span) bool { return a.off < b.end && b.off < a.end }
-
 func openVHDDynamic(o *opener, src Source, ft *vhdFooter, size int64, info Info) (Image, error) {
 	r, fileSize := src.R, src.Size
 	diff := ft.diskType() == vhdTypeDiff
@@ -245,7 +236,7 @@ func openVHDDynamic(o *opener, src Source, ft *vhdFooter, size int64, info Info)
 	}
 	hoff := int64(dataOff)
 	hdr := make([]byte, vhdHeaderSize)
-	if err := readFull(r, hdr, hoff, VHD, "dynamic header"); err != nil {
+	if _, err := readFull(r, hdr, hoff, VHD, "dynamic header"); err != nil {
 		return nil, err
 	}
 	if string(hdr[:8]) != "cxsparse" {
@@ -305,7 +296,7 @@ func openVHDDynamic(o *opener, src Source, ft *vhdFooter, size int64, info Info)
 	for i := int64(0); i < mte; {
 		n := min(mte-i, int64(len(chunk))/4)
 		buf := chunk[:n*4]
-		if err := readFull(r, buf, int64(tableOff)+i*4, VHD, "block table"); err != nil {
+		if _, err := readFull(r, buf, int64(tableOff)+i*4, VHD, "block table"); err != nil {
 			return nil, err
 		}
 		for k := int64(0); k < n; k++ {
@@ -404,7 +395,7 @@ func vhdParentNames(r io.ReaderAt, fileSize int64, hdr []byte) ([]string, error)
 			return nil, vhdErr(ErrTruncated, "parent locator %d (%s) at offset %d (%d bytes) lies past the end of the file", i, code, off, n)
 		}
 		buf := make([]byte, n)
-		if err := readFull(r, buf, int64(off), VHD, "parent locator"); err != nil {
+		if _, err := readFull(r, buf, int64(off), VHD, "parent locator"); err != nil {
 			return nil, err
 		}
 		switch code {
@@ -492,7 +483,7 @@ func (v *vhdImage) bitmap(bi int64) ([]byte, error) {
 		return b, nil
 	}
 	b := make([]byte, v.bitmapSize)
-	if err := readFull(v.r, b, int64(v.bat[bi])*vhdSector, VHD, "sector bitmap"); err != nil {
+	if _, err := readFull(v.r, b, int64(v.bat[bi])*vhdSector, VHD, "sector bitmap"); err != nil {
 		return nil, err
 	}
 	if len(v.order) >= v.cacheMax {
@@ -522,46 +513,53 @@ func (v *vhdImage) ReadAt(p []byte, off int64) (int, error) {
 	if len(q) == 0 {
 		return 0, eof
 	}
-	for done := int64(0); done < int64(len(q)); {
-		pos := off + done
+	for done := 0; done < len(q); {
+		pos := off + int64(done)
 		bi, inb := pos/v.bs, pos%v.bs
-		n := min(v.bs-inb, int64(len(q))-done)
-		buf := q[done : done+n]
-		e := v.bat[bi]
-		switch {
-		case e == vhdUnallocated && v.diff:
-			if err := backingRead(v.parent, buf, pos); err != nil {
-				return 0, err
-			}
-		case e == vhdUnallocated:
-			clear(buf)
-		case !v.diff:
-			// qemu reads a dynamic disk's allocated block whole, whatever its bitmap says.
-			if err := readFull(v.r, buf, int64(e)*vhdSector+v.bitmapSize+inb, VHD, "data block"); err != nil {
-				return 0, err
-			}
-		default:
-			bm, err := v.bitmap(bi)
-			if err != nil {
-				return 0, err
-			}
-			for k := int64(0); k < n; {
-				mine, l := bitRun(bm, inb+k, n-k)
-				part := buf[k : k+l]
-				if mine {
-					err = readFull(v.r, part, int64(e)*vhdSector+v.bitmapSize+inb+k, VHD, "data block")
-				} else {
-					err = backingRead(v.parent, part, pos+k)
-				}
-				if err != nil {
-					return 0, err
-				}
-				k += l
-			}
+		n := int(min(v.bs-inb, int64(len(q)-done)))
+		got, err := v.readBlock(q[done:done+n], bi, inb, pos)
+		if err != nil {
+			return done + got, err
 		}
 		done += n
 	}
 	return len(q), eof
+}
+
+// readBlock fills buf, which lies in block bi from byte inb on (logical
+// offset pos), and returns how many bytes of it it filled.
+func (v *vhdImage) readBlock(buf []byte, bi, inb, pos int64) (int, error) {
+	e := v.bat[bi]
+	switch {
+	case e == vhdUnallocated && v.diff:
+		return backingRead(v.parent, buf, pos)
+	case e == vhdUnallocated:
+		clear(buf)
+		return len(buf), nil
+	case !v.diff:
+		// qemu reads a dynamic disk's allocated block whole, whatever its bitmap says.
+		return readFull(v.r, buf, int64(e)*vhdSector+v.bitmapSize+inb, VHD, "data block")
+	}
+	bm, err := v.bitmap(bi)
+	if err != nil {
+		return 0, err
+	}
+	n := int64(len(buf))
+	for k := int64(0); k < n; {
+		mine, l := bitRun(bm, inb+k, n-k)
+		part := buf[k : k+l]
+		var got int
+		if mine {
+			got, err = readFull(v.r, part, int64(e)*vhdSector+v.bitmapSize+inb+k, VHD, "data block")
+		} else {
+			got, err = backingRead(v.parent, part, pos+k)
+		}
+		if err != nil {
+			return int(k) + got, err
+		}
+		k += l
+	}
+	return len(buf), nil
 }
 
 func (v *vhdImage) Extent(off, n int64) (Extent, error) {
@@ -575,11 +573,8 @@ func (v *vhdImage) Extent(off, n int64) (Extent, error) {
 	}
 	for l < n {
 		k2, l2, err := v.piece(off+l, n-l)
-		if err != nil {
-			return Extent{}, err
-		}
-		if k2 != kind {
-			break
+		if err != nil || k2 != kind {
+			break // an error further on is reported when that range is asked for
 		}
 		l += l2
 	}

@@ -794,8 +794,13 @@ func FuzzVHD(f *testing.F) {
 					t.Fatalf("Extent(%d) = %+v (size %d)", off, e, size)
 				}
 				n := min(e.Len, int64(len(buf)))
-				if _, err := img.ReadAt(buf[:n], off); err != nil && err != io.EOF && !isSentinel(err) {
-					t.Fatalf("read: non-sentinel error %v", err)
+				if got, err := img.ReadAt(buf[:n], off); err != nil && err != io.EOF {
+					if !isSentinel(err) {
+						t.Fatalf("read: non-sentinel error %v", err)
+					}
+					if got < 0 || int64(got) >= n {
+						t.Fatalf("ReadAt(%d, %d) = %d with %v: a failed read must fill fewer bytes than asked", off, n, got, err)
+					}
 				}
 				off += e.Len
 			}

@@ -99,42 +99,34 @@ func (m *Manager) gzipWriter(w io.Writer) (exportSink, func(), error) {
 
 // exportImage walks img's extents, copying data and emitting zero runs.
 func exportImage(ctx context.Context, img formats.Image, sink exportSink, rep func(done int64)) error {
-	size := img.Size()
 	buf := make([]byte, exportChunk)
-	for off := int64(0); off < size; {
-		if err := ctx.Err(); err != nil {
-			return err
+	for e, err := range formats.Extents(img, 0, img.Size()) {
+		if cerr := ctx.Err(); cerr != nil {
+			return cerr
 		}
-		e, err := img.Extent(off, size-off)
 		if err != nil {
 			return err
 		}
-		if e.Kind != formats.Data {
-			for end := off + e.Len; off < end; {
-				if err := ctx.Err(); err != nil {
-					return err
-				}
-				n := min(end-off, 64<<20) // bounded steps keep cancellation and progress alive
+		for off := e.Off; off < e.End(); {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if e.Kind != formats.Data {
+				n := min(e.End()-off, 64<<20) // bounded steps keep cancellation and progress alive
 				if err := sink.WriteZeros(n); err != nil {
 					return err
 				}
 				off += n
-				rep(off)
+			} else {
+				b := buf[:min(e.End()-off, int64(len(buf)))]
+				if _, err := formats.ReadFull(img, b, off); err != nil {
+					return err
+				}
+				if _, err := sink.Write(b); err != nil {
+					return err
+				}
+				off += int64(len(b))
 			}
-			continue
-		}
-		for end := off + e.Len; off < end; {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			n := min(end-off, int64(len(buf)))
-			if _, err := img.ReadAt(buf[:n], off); err != nil && !(err == io.EOF && off+n == size) {
-				return err
-			}
-			if _, err := sink.Write(buf[:n]); err != nil {
-				return err
-			}
-			off += n
 			rep(off)
 		}
 	}

@@ -113,27 +113,25 @@ func aeroBlocksChecksum(ctx context.Context, img formats.Image) (string, error) 
 	var idx [8]byte
 	crc := crc32.NewIEEE()
 	size := img.Size()
-	for off := int64(0); off < size; {
-		if err := ctx.Err(); err != nil {
-			return "", err
-		}
-		e, err := img.Extent(off, size-off)
+	for e, err := range formats.Extents(img, 0, size) {
 		if err != nil {
 			return "", err
 		}
-		if e.Kind == formats.Data {
-			for b := e.Off / bs; b*bs < e.Off+e.Len; b++ {
-				clear(buf)
-				n := min(bs, size-b*bs)
-				if _, err := img.ReadAt(buf[:n], b*bs); err != nil && err != io.EOF {
-					return "", err
-				}
-				binary.LittleEndian.PutUint64(idx[:], uint64(b))
-				crc.Write(idx[:])
-				crc.Write(buf)
-			}
+		if err := ctx.Err(); err != nil {
+			return "", err
 		}
-		off = e.Off + e.Len
+		if e.Kind != formats.Data {
+			continue
+		}
+		for b := e.Off / bs; b*bs < e.End(); b++ {
+			clear(buf)
+			if _, err := formats.ReadFull(img, buf[:min(bs, size-b*bs)], b*bs); err != nil {
+				return "", err
+			}
+			binary.LittleEndian.PutUint64(idx[:], uint64(b))
+			crc.Write(idx[:])
+			crc.Write(buf)
+		}
 	}
 	return checksum.Hex(crc.Sum32()), nil
 }

@@ -209,14 +209,22 @@ var zeros [64 << 10]byte
 
 // readFull reads exactly len(p) bytes at off; a short file is ErrTruncated.
 func readFull(r io.ReaderAt, p []byte, off int64, what string) error {
+	_, err := readFullN(r, p, off, what)
+	return err
+}
+
+// readFullN is readFull returning how many bytes of p were read, for a
+// caller that must report the bytes it filled before an error.
+func readFullN(r io.ReaderAt, p []byte, off int64, what string) (int, error) {
 	n, err := r.ReadAt(p, off)
 	if n == len(p) {
-		return nil
+		return n, nil
 	}
+	n = max(n, 0)
 	if err == nil || err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
-		return errf(diskerr.ErrTruncated, "%s at offset %d (%d bytes) lies past the end of the file", what, off, len(p))
+		return n, errf(diskerr.ErrTruncated, "%s at offset %d (%d bytes) lies past the end of the file", what, off, len(p))
 	}
-	return err
+	return n, err
 }
 
 // writeFull writes all of p at off.

@@ -344,8 +344,8 @@ func (d *Disk) ReadAt(p []byte, off int64) (int, error) {
 		for nb := b + 1; n+c < int64(len(p)) && d.table[nb] == d.table[nb-1]+d.bs; nb++ {
 			c += min(d.bs, int64(len(p))-n-c)
 		}
-		if err := readFull(d.st, p[n:n+c], e+in, "data block"); err != nil {
-			return int(n), err
+		if got, err := readFullN(d.st, p[n:n+c], e+in, "data block"); err != nil {
+			return int(n) + got, err // what the run filled before the error counts
 		}
 		n += c
 	}
