@@ -3,7 +3,7 @@ GO        ?= go
 FUZZTIME  ?= 60s
 PORT      ?= 8080
 
-.PHONY: all build test deps fuzz bench-native bench wasm serve clean
+.PHONY: all build test types deps fuzz bench-native bench wasm serve clean
 
 all: build
 
@@ -14,13 +14,26 @@ deps:
 	./scripts/install-deps.sh
 	$(GO) mod download
 
-# Every test: unit, format readers against qemu-img, fuzz seed corpora, CLI,
-# and the browser suite (internal/browsertest) in Debian's headless chromium.
-# The browser tests build their own wasm; `wasm` here proves `make serve` works.
+# Every test: the API's types, unit, format readers against qemu-img, fuzz
+# seed corpora, CLI, and the browser suite (internal/browsertest) in Debian's
+# headless chromium. The browser tests build their own wasm; `wasm` here
+# proves `make serve` works. `types` runs after deps, which installs npm.
 test: deps wasm
+	$(MAKE) --no-print-directory types
 	$(GO) vet ./...
 	GOOS=js GOARCH=wasm $(GO) vet ./wasm ./internal/opfs ./internal/idb ./internal/jsutil
 	$(GO) test -count=1 -timeout 20m ./...
+
+# web/disk_manager.d.ts, checked: TypeScript (pinned in package-lock.json)
+# compiles web/types-test/, a page's use of the whole API (tsconfig.json).
+# --no-install: never fetch the unrelated npm package named "tsc".
+types: node_modules/.package-lock.json
+	npx --no-install tsc --noEmit -p tsconfig.json
+
+# npm ci when node_modules is missing or older than the lockfile.
+node_modules/.package-lock.json: package-lock.json package.json
+	npm ci --no-audit --no-fund
+	@touch $@
 
 # The worker: Go compiled to WebAssembly, plus Go's JS glue for it.
 wasm:

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs the real tools the tests compare against, when they are missing:
-# Debian's qemu-utils (qemu-img, qemu-io), xorriso (real ISO fixtures) and
-# chromium (the browser tests drive /usr/bin/chromium; never a downloaded one)
-# and Node (runs the CRC32 wasm kernel's unit test).
+# Debian's qemu-utils (qemu-img, qemu-io), xorriso (real ISO fixtures),
+# chromium (the browser tests drive /usr/bin/chromium; never a downloaded one),
+# nodejs (runs the CRC32 wasm kernel's unit test) and npm (installs TypeScript
+# from package-lock.json for `make types`; Debian's nodejs does not bring it).
 # As root it uses apt-get; otherwise it names the packages and fails.
 set -euo pipefail
 
 need=()
-for pair in qemu-img:qemu-utils qemu-io:qemu-utils xorriso:xorriso chromium:chromium node:nodejs "$@"; do
+for pair in qemu-img:qemu-utils qemu-io:qemu-utils xorriso:xorriso chromium:chromium node:nodejs npm:npm "$@"; do
   cmd=${pair%%:*} pkg=${pair##*:}
   if [ "$cmd" = chromium ]; then
     [ -x /usr/bin/chromium ] || need+=("$pkg") # the tests run exactly this one
