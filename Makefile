@@ -3,7 +3,7 @@ GO        ?= go
 FUZZTIME  ?= 60s
 PORT      ?= 8080
 
-.PHONY: all build test types deps fuzz bench-native bench wasm serve clean
+.PHONY: all build test types lint deps fuzz bench-native bench wasm serve clean
 
 all: build
 
@@ -20,9 +20,22 @@ deps:
 # proves `make serve` works. `types` runs after deps, which installs npm.
 test: deps wasm
 	$(MAKE) --no-print-directory types
+	$(MAKE) --no-print-directory lint
+	$(GO) test -count=1 -timeout 20m ./...
+
+# go vet and staticcheck (pinned), natively and for the worker's js/wasm
+# packages.
+STATICCHECK = bin/staticcheck-$(STATICCHECK_VERSION)
+STATICCHECK_VERSION = v0.8.2
+lint: $(STATICCHECK)
 	$(GO) vet ./...
 	GOOS=js GOARCH=wasm $(GO) vet ./wasm ./internal/opfs ./internal/idb ./internal/jsutil
-	$(GO) test -count=1 -timeout 20m ./...
+	$(STATICCHECK) ./...
+	GOOS=js GOARCH=wasm $(STATICCHECK) ./wasm ./internal/opfs ./internal/idb ./internal/jsutil
+
+$(STATICCHECK):
+	GOBIN=$(CURDIR)/bin/tmp-staticcheck $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	mv bin/tmp-staticcheck/staticcheck $@ && rmdir bin/tmp-staticcheck
 
 # web/disk_manager.d.ts, checked: TypeScript (pinned in package-lock.json)
 # compiles web/types-test/, a page's use of the whole API (tsconfig.json).

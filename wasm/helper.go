@@ -3,17 +3,12 @@
 package main
 
 import (
-	"context"
 	"errors"
-	"fmt"
 
 	"github.com/hack-pad/safejs"
 
 	"aerodisk/internal/gzipx"
-	"aerodisk/internal/idb"
 	"aerodisk/internal/jsutil"
-	"aerodisk/internal/manager"
-	"aerodisk/internal/opfs"
 )
 
 // The helper worker: a second instance of this module, started by the disk
@@ -46,7 +41,7 @@ func serveHelper() {
 			if err != nil {
 				reply, _ = safejs.ValueOf(map[string]any{"deflated": id, "error": err.Error()})
 			}
-			jsutil.Call("post", reply)
+			jsutil.Post(reply)
 			return nil
 		}
 		return nil
@@ -108,12 +103,12 @@ type remoteCompressor struct{ out []byte }
 
 func (r *remoteCompressor) Start(p []byte) func() ([]byte, uint32, error) {
 	// The chunk is copied and posted now, synchronously.
-	idV, err := jsutil.Call("deflateStart", jsutil.Addr(p), len(p))
+	idV, err := jsutil.DeflateStart(p)
 	if err != nil {
 		return func() ([]byte, uint32, error) { return nil, 0, err }
 	}
 	return func() ([]byte, uint32, error) {
-		v, err := jsutil.CallAwait("deflateWait", idV)
+		v, err := jsutil.DeflateWait(idV)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -137,174 +132,4 @@ func (r *remoteCompressor) Start(p []byte) func() ([]byte, uint32, error) {
 		crc, err := jsutil.Int(v, "crc")
 		return r.out[:n], uint32(crc), err
 	}
-}
-
-// handleFile is a backend file with a sync access handle (OPFS) that JS
-// can write stream chunks into directly.
-type handleFile interface {
-	Handle() safejs.Value
-	MapErr(op string, err error) error
-}
-
-// chunkFile is a backend file that takes whole chunks held in JS (IndexedDB).
-type chunkFile interface {
-	PutChunk(idx int64, data safejs.Value, n int, allZero bool) (sent bool, err error)
-	Submit() error
-}
-
-var (
-	_ handleFile = (*opfs.File)(nil)
-	_ chunkFile  = (*idb.File)(nil)
-)
-
-// CopyTo implements manager.StreamCopier: the file's stream goes straight
-// into the OPFS file (no copy through Go memory) and to the checksum worker,
-// so the CRC runs in parallel with the copy.
-func (f *fileInput) CopyTo(ctx context.Context, dst manager.File, progress func(done int64)) (uint32, error) {
-	if cf, ok := dst.(chunkFile); ok {
-		return f.copyToChunks(ctx, cf, progress)
-	}
-	of, ok := dst.(handleFile)
-	if !ok {
-		return 0, manager.ErrNoFastCopy
-	}
-	jobV, err := jsutil.Call("crcBegin")
-	if err != nil {
-		return 0, err
-	}
-	job, _ := jobV.Int()
-	s, err := jsutil.Call("openStream", f.file)
-	if err != nil {
-		jsutil.Call("crcCancel", job)
-		return 0, err
-	}
-	defer jsutil.Call("closeStream", s)
-	const step = 16 << 20 // bytes per call: one awaited promise each
-	for off := int64(0); off < f.size; {
-		if err := ctx.Err(); err != nil {
-			jsutil.Call("crcCancel", job)
-			return 0, err
-		}
-		v, err := jsutil.CallAwait("streamCopy", s, of.Handle(), off, min(step, f.size-off), job)
-		if err != nil {
-			jsutil.Call("crcCancel", job)
-			return 0, of.MapErr("write", err)
-		}
-		n, _ := v.Float()
-		if n == 0 {
-			jsutil.Call("crcCancel", job)
-			return 0, fmt.Errorf("%s ended after %d of %d bytes", f.name, off, f.size)
-		}
-		off += int64(n)
-		progress(off)
-	}
-	return crcEnd(job)
-}
-
-// maxHeldChunks bounds the chunks copyToChunks holds before posting them for
-// the CRC: the disk worker reads into 16 buffers it gets back from the
-// checksum worker (CRC_BUFS in web/disk_worker.js), so holding at most half
-// of them keeps its reading going.
-const maxHeldChunks = 8
-
-// copyToChunks is CopyTo for an IndexedDB disk: the stream is assembled into
-// chunk-sized Uint8Arrays in JS (one copy, none through Go memory), the
-// file puts them, and then they are transferred to the checksum worker, so
-// the CRC runs off this worker's thread.
-func (f *fileInput) copyToChunks(ctx context.Context, dst chunkFile, progress func(done int64)) (uint32, error) {
-	jobV, err := jsutil.Call("crcBegin")
-	if err != nil {
-		return 0, err
-	}
-	job, _ := jobV.Int()
-	fail := func(err error) (uint32, error) {
-		jsutil.Call("crcCancel", job)
-		return 0, err
-	}
-	s, err := jsutil.Call("openStream", f.file)
-	if err != nil {
-		return fail(err)
-	}
-	defer jsutil.Call("closeStream", s)
-	var put []safejs.Value // chunks put (or all-zero), not yet posted for the CRC
-	post := func() error {
-		if len(put) == 0 {
-			return nil
-		}
-		arr, err := safejs.Global().Get("Array")
-		if err == nil {
-			arr, err = arr.New()
-		}
-		for i := 0; err == nil && i < len(put); i++ {
-			err = arr.SetIndex(i, put[i])
-		}
-		if err != nil {
-			return err
-		}
-		put = put[:0]
-		_, err = jsutil.CallAwait("crcPost", job, arr)
-		return err
-	}
-	for off := int64(0); off < f.size; {
-		if err := ctx.Err(); err != nil {
-			return fail(err)
-		}
-		v, err := jsutil.CallAwait("streamChunk", s, min(idb.ChunkSize, f.size-off), job)
-		if err != nil {
-			return fail(err)
-		}
-		if v.IsNull() || v.IsUndefined() {
-			return fail(fmt.Errorf("%s ended after %d of %d bytes", f.name, off, f.size))
-		}
-		chunk, err := v.Get("chunk")
-		if err != nil {
-			return fail(err)
-		}
-		n, err := jsutil.Int(v, "n")
-		if err != nil {
-			return fail(err)
-		}
-		zero, _ := jsutil.Bool(v, "zero")
-		sent, err := dst.PutChunk(off/idb.ChunkSize, chunk, int(n), zero)
-		if err != nil {
-			return fail(err)
-		}
-		put = append(put, chunk)
-		if !sent && len(put) >= maxHeldChunks {
-			// All-zero chunks queue no put, so a sparse stretch would hold
-			// every buffer the disk worker lends (and stall it): put what is
-			// queued now.
-			if err := dst.Submit(); err != nil {
-				return fail(err)
-			}
-			sent = true
-		}
-		if sent {
-			if err := post(); err != nil {
-				return fail(err)
-			}
-		}
-		off += n
-		progress(off)
-	}
-	if err := dst.Submit(); err != nil {
-		return fail(err)
-	}
-	if err := post(); err != nil {
-		return fail(err)
-	}
-	return crcEnd(job)
-}
-
-// crcEnd waits for checksum job's CRC32 from the helper worker.
-func crcEnd(job int) (uint32, error) {
-	v, err := jsutil.CallAwait("crcEnd", job)
-	if err != nil {
-		return 0, err
-	}
-	crc, err := v.Float()
-	if err != nil {
-		return 0, errors.New("the checksum worker sent no checksum")
-	}
-	return uint32(crc), nil
 }

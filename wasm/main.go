@@ -27,7 +27,7 @@ import (
 func main() {
 	if role, _ := jsutil.Str(safejs.Global(), "aerodiskRole"); role == "helper" {
 		serveHelper()
-		if _, err := jsutil.Call("ready"); err != nil {
+		if err := jsutil.Ready(); err != nil {
 			panic(err)
 		}
 		select {}
@@ -45,7 +45,7 @@ func main() {
 	if err := safejs.Global().Set("aerodiskHandle", handler); err != nil {
 		panic(err)
 	}
-	if _, err := jsutil.Call("ready"); err != nil {
+	if err := jsutil.Ready(); err != nil {
 		panic(err)
 	}
 	select {} // serve forever

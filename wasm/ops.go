@@ -20,6 +20,14 @@ import (
 	"aerodisk/wasm/jsapi"
 )
 
+// Extension points of the test build (wasm/testhooks.go, build tag
+// testhooks): operations only it answers, and what it does with the
+// test-only open options. A production worker has neither.
+var (
+	testOps    = map[string]func(*request) (any, error){}
+	beforeOpen = func(args safejs.Value) error { return nil }
+)
+
 // diskManager is the open manager and what it runs on.
 type diskManager struct {
 	m *manager.Manager
@@ -29,19 +37,8 @@ func (w *worker) dispatch(r *request) (any, error) {
 	if r.op == "open" {
 		return w.open(r)
 	}
-	if r.op == "debugCrashHelper" { // tests: the helper worker dies as a crash would kill it
-		_, err := jsutil.Call("crashHelper")
-		return nil, err
-	}
-	if r.op == "debugStats" {
-		v, _ := jsutil.Call("memoryBytes")
-		n, _ := v.Float()
-		counts, _ := jsutil.Call("streamCounts")
-		byob, _ := jsutil.Int(counts, "byob")
-		plain, _ := jsutil.Int(counts, "plain")
-		// wasm memory only grows, so its size now is its peak.
-		return map[string]any{"wasmMemoryBytes": int64(n), "peakWasmMemoryBytes": int64(n),
-			"byobStreams": byob, "plainStreams": plain}, nil
+	if op, ok := testOps[r.op]; ok {
+		return op(r)
 	}
 	w.mu.Lock()
 	dm := w.dm
@@ -62,7 +59,7 @@ func (w *worker) dispatch(r *request) (any, error) {
 }
 
 // stringArgs are the arguments that must be strings (or absent, or null).
-var stringArgs = []string{"id", "name", "kind", "fileName", "hddId", "cdId"}
+var stringArgs = []string{"id", "name", "kind", "fileName", "hddId", "cdId", "text"}
 
 // run performs one request; str reads a string argument.
 func (dm *diskManager) run(r *request, m *manager.Manager, a safejs.Value, str func(string) string) (any, error) {
@@ -75,6 +72,24 @@ func (dm *diskManager) run(r *request, m *manager.Manager, a safejs.Value, str f
 		return m.Get(str("id"))
 	case "exportable":
 		return m.Exportable(str("id"))
+	case "probeFile":
+		file, err := a.Get("file")
+		if err != nil {
+			return nil, err
+		}
+		in, err := newFileInput(file)
+		if err != nil {
+			return nil, err
+		}
+		return m.Probe(in)
+	case "limits":
+		return m.Limits(), nil
+	case "parseSize":
+		requested, bytes, err := manager.ParseDiskSize(str("text"))
+		if err != nil {
+			return nil, err
+		}
+		return map[string]int64{"requestedBytes": requested, "bytes": bytes}, nil
 	case "createBlankDisk":
 		size, _ := jsutil.Int(a, "sizeBytes")
 		return m.CreateBlank(r.ctx, manager.BlankOptions{Name: str("name"), SizeBytes: size, Kind: str("kind")})
@@ -134,17 +149,8 @@ func (dm *diskManager) run(r *request, m *manager.Manager, a safejs.Value, str f
 // sweeps files (or chunks) a killed tab left behind.
 func (w *worker) open(r *request) (any, error) {
 	want, _ := jsutil.Str(r.args, "backend")
-	// Test-only options, each carried out by a worker helper.
-	for _, o := range []struct{ arg, helper string }{
-		{"simulateNoSyncAccessHandles", "hideSyncAccessHandles"},
-		{"simulateNoByteStreams", "hideByteStreams"},
-		{"collectGarbageOften", "collectGarbageOften"},
-	} {
-		if on, _ := jsutil.Bool(r.args, o.arg); on {
-			if _, err := jsutil.Call(o.helper); err != nil {
-				return nil, err
-			}
-		}
+	if err := beforeOpen(r.args); err != nil {
+		return nil, err
 	}
 	var b manager.Backend
 	var err error
@@ -175,7 +181,7 @@ func (w *worker) open(r *request) (any, error) {
 			d.Clear() // temporary exports from earlier sessions
 		}
 	}
-	jsutil.Call("warmHelper") // start the helper worker while the page settles
+	jsutil.WarmHelper() // start the helper worker while the page settles
 	// Two chunks queued at the helper keep it busy while this worker
 	// compresses its own share.
 	m.GzipHelpers = make(chan gzipx.Compressor, 2)
@@ -265,7 +271,7 @@ func (c *chunkWriter) Write(p []byte) (int, error) {
 		}
 		n := min(len(p)-done, 4*chunkSize)
 		q := p[done : done+n]
-		if _, err := jsutil.Call("postChunk", c.r.id, jsutil.Addr(q), len(q)); err != nil {
+		if err := jsutil.PostChunk(c.r.id, q); err != nil {
 			return done, err
 		}
 		done += n
@@ -284,7 +290,7 @@ func progressPoster(id int) func(manager.Progress) {
 			},
 		})
 		if err == nil {
-			jsutil.Call("post", msg)
+			jsutil.Post(msg)
 		}
 	}
 }
@@ -308,5 +314,5 @@ func reply(id int, result any, err error) {
 	if verr != nil {
 		return
 	}
-	jsutil.Call("post", v)
+	jsutil.Post(v)
 }

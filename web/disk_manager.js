@@ -2,11 +2,6 @@
 // (Go compiled to WebAssembly) and turns calls into worker requests; all
 // disk logic runs in the worker. See disk_manager.d.ts for the types.
 
-const ERROR_NAMES = new Set([
-  "AbortError", "QuotaExceededError", "NotFoundError", "InUseError",
-  "UnsupportedFormatError", "CorruptImageError", "InvalidArgumentError",
-]);
-
 function makeError(e) {
   const err = new Error(e && e.message ? e.message : "The disk worker failed.");
   err.name = e && e.name ? e.name : "Error";
@@ -53,17 +48,9 @@ export class DiskManager {
     });
     const dm = new DiskManager(worker, performance.now() - started);
     try {
-      // _simulateNoSyncAccessHandles and _simulateNoByteStreams (tests
-      // only) make the worker behave as in browsers without
-      // createSyncAccessHandle, or whose File streams refuse BYOB readers;
-      // _debugCollectGarbageOften (tests only; needs chromium's
-      // --js-flags=--expose-gc) runs a full GC in the worker every 2 ms.
-      const r = await dm._call("open", {
-        backend: options.backend || "auto",
-        simulateNoSyncAccessHandles: !!options._simulateNoSyncAccessHandles,
-        simulateNoByteStreams: !!options._simulateNoByteStreams,
-        collectGarbageOften: !!options._debugCollectGarbageOften,
-      });
+      // The options go to the worker as they are: it reads backend (and a
+      // test build of the worker its test-only options; wasm/testhooks.go).
+      const r = await dm._call("open", { ...options, backend: options.backend || "auto" });
       dm.backend = r.backend;
       dm._tempExports = r.tempExports;
       dm.openReport = r.report || {};
@@ -277,6 +264,31 @@ export class DiskManager {
     return this._call("setMounts", args);
   }
 
+  /**
+   * What importing file would make of it, read from its headers only:
+   * { format, kind, sizeBytes, fileBytes, name, convertible, keepAsIs,
+   * convert, backingFile?, warnings }. Rejects as importDisk would
+   * (UnsupportedFormatError, CorruptImageError, NotFoundError for a missing
+   * backing disk), storing nothing.
+   */
+  probeFile(file) {
+    if (!(file instanceof Blob)) return Promise.reject(invalid("probeFile needs a File."));
+    return this._call("probeFile", { file });
+  }
+
+  /** The engine's rules a page shows before it asks: sizes, floppy sizes, what each drive takes. */
+  limits() { return this._call("limits"); }
+
+  /**
+   * Reads a size a person typed ("20 GB", "60G", "512 MiB"; docs/units.md):
+   * { requestedBytes, bytes } (bytes rounded up to 512-byte sectors), or
+   * rejects with InvalidArgumentError saying why.
+   */
+  parseSize(text) {
+    if (typeof text !== "string") return Promise.reject(invalid("parseSize needs text."));
+    return this._call("parseSize", { text });
+  }
+
   /** What opening found and repaired (a recovered catalog, swept imports), and any recovery since. */
   recoveryReport() { return this._call("openReport"); }
 
@@ -288,15 +300,6 @@ export class DiskManager {
 
   async requestPersistence() {
     return navigator.storage.persist ? navigator.storage.persist() : false;
-  }
-
-  /** Debug figures for tests and benchmarks. */
-  /** Tests only: makes the helper worker crash, as an uncaught error would. */
-  _debugCrashHelper() { return this._call("debugCrashHelper"); }
-
-  async _debugStats() {
-    const s = await this._call("debugStats");
-    return { ...s, workerReadyMs: this._readyMs };
   }
 
   close() {
@@ -323,5 +326,3 @@ function throttle(fn) {
     }
   };
 }
-
-export { ERROR_NAMES };

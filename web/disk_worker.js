@@ -60,7 +60,6 @@ yieldChannel.port1.onmessage = () => yielded.shift()();
 // the File) for the whole read: in Chromium 156 a BYOB read whose File,
 // stream and reader were referenced only from the reading loop stalled
 // forever under garbage collection (see hold).
-const streamCounts = { byob: 0, plain: 0 }; // streams opened each way (tests check)
 function openStream(file) {
   const stream = file.stream();
   let reader, byob = true;
@@ -70,7 +69,6 @@ function openStream(file) {
     reader = stream.getReader(); // not a byte stream here: chunks are copied
     byob = false;
   }
-  streamCounts[byob ? "byob" : "plain"]++;
   return { stream, reader, byob, rest: null, spare: null };
 }
 
@@ -128,24 +126,23 @@ function allZero(b) {
 }
 
 // The helper worker, started on first use (or warmed at open). A checksum
-// job's bytes travel in CRC_BUF-byte buffers that the helper transfers back
-// once it has checksummed them, so a whole import reuses CRC_BUFS of them
+// job's bytes travel in buffers (j.bufBytes each, at most j.count of them:
+// sizes Go chooses) that the helper transfers back once it has checksummed
+// them, so a whole import reuses the same few
 // (which also bounds the bytes in flight).
-const CRC_BUF = 4 << 20;
-const CRC_BUFS = 16;
 const crcJobs = new Map();
 let nextCRCJob = 1;
 const deflates = new Map(); // id → promise of {seg, crc} or {error}
 const deflateWaiters = new Map(); // id → its resolve
 let nextDeflate = 1;
 let helperInstance = null;
-// crcBuffer resolves to a free CRC_BUF-byte buffer of job j: a returned
-// one, a new one while fewer than CRC_BUFS exist, or the next to come back.
+// crcBuffer resolves to a free buffer of job j: a returned one, a new one
+// while fewer than j.count exist, or the next to come back.
 async function crcBuffer(j) {
   for (;;) {
     if (j.failed) throw new Error(j.failed);
     if (j.pool.length) return j.pool.pop();
-    if (j.made < CRC_BUFS) { j.made++; return new ArrayBuffer(CRC_BUF); }
+    if (j.made < j.count) { j.made++; return new ArrayBuffer(j.bufBytes); }
     await new Promise((wake) => { j.wake = wake; });
   }
 }
@@ -153,7 +150,7 @@ async function crcBuffer(j) {
 // pool; any other (a short chunk's copy, a detached one) just frees its
 // place, so a new one may be made.
 function crcReturn(j, buf) {
-  if (buf.byteLength === CRC_BUF) j.pool.push(buf);
+  if (buf.byteLength === j.bufBytes) j.pool.push(buf);
   else j.made--;
   if (j.wake) { const w = j.wake; j.wake = null; w(); }
 }
@@ -224,20 +221,6 @@ self.aerodiskIO = {
   opfsSupported: () =>
     typeof FileSystemFileHandle !== "undefined" &&
     typeof FileSystemFileHandle.prototype.createSyncAccessHandle === "function",
-  hideSyncAccessHandles: () => { delete FileSystemFileHandle.prototype.createSyncAccessHandle; },
-  // As in browsers whose File streams are not byte streams (tests only).
-  hideByteStreams: () => {
-    const getReader = ReadableStream.prototype.getReader;
-    ReadableStream.prototype.getReader = function (options) {
-      if (options && options.mode === "byob") throw new TypeError("Cannot use a BYOB reader with a non-byte stream");
-      return getReader.call(this, options);
-    };
-  },
-  streamCounts: () => ({ ...streamCounts }),
-  collectGarbageOften: guard(() => {
-    if (typeof self.gc !== "function") throw new DOMException("gc() is not exposed: start chromium with --js-flags=--expose-gc", "NotSupportedError");
-    setInterval(() => self.gc(), 2);
-  }),
   disksDir: () => (disksDirPromise ||= subdir("aero", "disks")),
   exportsDir: () => subdir("aero", "exports"),
   async createFile(dir, name) {
@@ -322,7 +305,6 @@ self.aerodiskIO = {
     return held.map((l) => l.name);
   },
   estimate: () => navigator.storage.estimate(),
-  crashHelper: () => { if (helperInstance) helperInstance.postMessage({ crash: true }); },
 
   // Input files: random access (FileReaderSync, synchronous in workers) and
   // a sequential stream, batched into Go-sized reads.
@@ -347,9 +329,11 @@ self.aerodiskIO = {
   // each buffer is then transferred to the checksum worker, which sends it
   // back. crcBegin/crcEnd bracket one job; streamCopy moves up to len bytes
   // and resolves to the count.
-  crcBegin: guard(() => {
+  // crcBegin starts a job whose bytes travel in count buffers of bufBytes
+  // (sizes Go chooses: wasm/input.go).
+  crcBegin: guard((bufBytes, count) => {
     const id = nextCRCJob++;
-    crcJobs.set(id, { pool: [], made: 0, wake: null, done: null, failed: null });
+    crcJobs.set(id, { pool: [], made: 0, bufBytes, count, wake: null, done: null, failed: null });
     helper().postMessage({ job: id, begin: true });
     return id;
   }),
@@ -357,7 +341,7 @@ self.aerodiskIO = {
     const j = crcJobs.get(job);
     let n = 0;
     while (n < len) {
-      const want = Math.min(CRC_BUF, len - n);
+      const want = Math.min(j.bufBytes, len - n);
       const base = at + n;
       const r = await fill(s, await crcBuffer(j), want, (piece, off) => {
         const w = h.write(piece, { at: base + off });
@@ -375,11 +359,11 @@ self.aerodiskIO = {
   // copies its value), crcPost transfers them to the checksum worker.
   async streamChunk(s, len, job) {
     const j = crcJobs.get(job);
-    if (len > CRC_BUF) throw new DOMException(`chunks are at most ${CRC_BUF} bytes`, "InvalidStateError");
+    if (len > j.bufBytes) throw new DOMException(`chunks are at most ${j.bufBytes} bytes`, "InvalidStateError");
     const { buf, n } = await fill(s, await crcBuffer(j), len);
     if (n === 0) { crcReturn(j, buf); return null; }
     let chunk = new Uint8Array(buf, 0, n);
-    if (n < CRC_BUF) { // a put clones the whole ArrayBuffer: give it one of n bytes
+    if (n < j.bufBytes) { // a put clones the whole ArrayBuffer: give it one of n bytes
       chunk = chunk.slice();
       j.made++; // the copy counts as one of the job's buffers until it comes back
       crcReturn(j, buf);
@@ -426,7 +410,6 @@ self.aerodiskIO = {
     const chunk = view(addr, len).slice().buffer; // a copy the page owns
     self.postMessage({ id, chunk }, [chunk]);
   }),
-  memoryBytes: () => (memory ? memory.buffer.byteLength : 0),
   ready: guard(() => {
     self.onmessage = (e) => dispatch(e.data);
     for (const m of pending.splice(0)) dispatch(m);
@@ -475,14 +458,8 @@ function crcMessage(m) {
     helperCRCs.delete(job);
   }
 }
-// helperMessage handles what reaches the helper outside Go: CRC jobs, and
-// a test's request to die as a crashing helper would (an uncaught error).
-function helperMessage(m) {
-  if (m && m.crash) setTimeout(() => { throw new Error("the helper crashed on request (a test)"); });
-  else crcMessage(m);
-}
 // dispatch hands a message to Go, or to crcMessage in the helper.
-const dispatch = (m) => (self.aerodiskRole === "helper" && m && (m.job || m.crash) ? helperMessage(m) : self.aerodiskHandle(m));
+const dispatch = (m) => (self.aerodiskRole === "helper" && m && m.job ? crcMessage(m) : self.aerodiskHandle(m));
 
 const go = new Go();
 let wasmModule = null; // compiled once, shared with the helper worker

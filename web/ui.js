@@ -9,13 +9,17 @@ const $ = (id) => document.getElementById(id);
 
 const SI = ["B", "KB", "MB", "GB", "TB", "PB"];
 
-/** Sizes are shown in decimal units (1 GB = 10^9 bytes), like disk labels. */
+/**
+ * Sizes are shown in decimal units (1 GB = 10^9 bytes), like disk labels,
+ * three significant digits: the engine's messages print them the same way
+ * (internal/sizefmt.Human; docs/units.md).
+ */
 export function formatBytes(n) {
   if (typeof n !== "number" || !Number.isFinite(n) || n < 0) return "—";
   if (n < 1000) return `${n} B`;
   let i = 0;
   let v = n;
-  while (v >= 1000 && i < SI.length - 1) { v /= 1000; i++; }
+  while (Math.round(v * 1000) / 1000 >= 999.5 && i < SI.length - 1) { v /= 1000; i++; }
   return `${+v.toPrecision(3)} ${SI[i]}`;
 }
 
@@ -30,37 +34,15 @@ export function formatDuration(s) {
   return `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
-const UNITS = {
-  "": 1e9, // a bare number is GB, like the presets
-  b: 1, byte: 1, bytes: 1,
-  k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12,
-  kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40,
-};
-const MAX_DISK = 2 * 2 ** 40; // internal/manager.MaxDiskSize
-
 /**
- * parseSize reads what a person types ("20 GB", "512 MB", "1.5GB", "2 GiB",
- * "40") into bytes: KB/MB/GB/TB are decimal, KiB/MiB/GiB/TiB binary, a bare
- * number is GB. The result is rounded up to whole 512-byte sectors (note
- * says so). Returns {bytes, note} or {error}.
+ * sizeNote says how a typed size was read: "60 GB = 60,000,000,000 bytes."
+ * or, rounded up to whole 512-byte sectors, "1.5 GB: rounded up to …".
+ * The reading itself is the engine's (dm.parseSize; docs/units.md).
  */
-export function parseSize(text) {
-  const t = String(text ?? "").trim();
-  if (t === "") return { error: "Enter a size, for example 20 GB or 512 MB." };
-  const m = /^(\d+(?:[.,]\d*)?|[.,]\d+)\s*([a-z]*)$/i.exec(t);
-  const mult = m ? UNITS[m[2].toLowerCase()] : undefined;
-  if (!m || mult === undefined) {
-    return { error: `“${t}” is not a size. Write it like 20 GB, 512 MB or 1.5 GB.` };
-  }
-  const value = Number(m[1].replace(",", "."));
-  const raw = Math.round(value * mult);
-  if (!(raw > 0)) return { error: "A disk needs a size above zero." };
-  if (raw > MAX_DISK) return { error: `That is too big: the largest disk is ${formatBytes(MAX_DISK)} (2 TiB).` };
-  const bytes = Math.ceil(raw / 512) * 512;
-  const note = bytes === raw
+function sizeNote({ requestedBytes, bytes }) {
+  return bytes === requestedBytes
     ? `${formatBytes(bytes)} = ${exact(bytes)}.`
-    : `${formatBytes(bytes)}: rounded up to ${exact(bytes)}, a whole number of 512-byte sectors.`;
-  return { bytes, note };
+    : `${formatBytes(requestedBytes)}: rounded up to ${exact(bytes)}, a whole number of 512-byte sectors.`;
 }
 
 const KIND = { hdd: "HDD", cd: "CD", floppy: "Floppy" };
@@ -125,8 +107,10 @@ function needEngine() {
 
 // ---------- disks table ----------
 
-const canHDD = (d) => d.kind === "hdd" && (d.format === "raw" || d.format === "aerospar");
-const canCD = (d) => d.format === "iso";
+// The engine's rules for the drives (dm.limits()), filled at start.
+let limits = { hddKinds: [], hddFormats: [], cdFormats: [] };
+const canHDD = (d) => d.source !== "remote" && limits.hddKinds.includes(d.kind) && limits.hddFormats.includes(d.format);
+const canCD = (d) => d.source !== "remote" && limits.cdFormats.includes(d.format);
 
 function fmtDate(ms) {
   if (typeof ms !== "number" || !(ms > 0)) return "—";
@@ -418,52 +402,74 @@ async function runJob(label, fn) {
 
 // ---------- import ----------
 
-const CONVERT_EXT = new Set(["qcow2", "qcow", "qcow3", "vhd", "vpc", "dc42", "image", "dsk", "diskcopy"]);
-const FLOPPY_SIZES = new Set([409600, 819200, 737280, 1474560, 2949120]);
 let chosen = null;
+let kindTouched = false; // the person chose a kind: send it; otherwise the engine's default applies
+let probing = 0;
 
-function ext(name) {
-  const i = name.lastIndexOf(".");
-  return i > 0 ? name.slice(i + 1).toLowerCase() : "";
-}
-
+// chooseFile asks the engine what an import would make of the file (its
+// headers only) and fills the form with that: name, kind, keep or convert,
+// and what it cannot do.
 async function chooseFile(file) {
   chosen = file || null;
+  kindTouched = false;
   const info = $("import-chosen");
   const warn = $("import-warning");
   warn.hidden = true;
+  for (const id of ["mode-keep", "mode-convert"]) $(id).disabled = false;
   if (!file) { info.hidden = true; return; }
-  const e = ext(file.name);
-  $("import-name").value = e ? file.name.slice(0, -(e.length + 1)) : file.name;
-  $("import-kind").value = e === "iso" ? "cd" : (e === "dc42" || e === "image" || FLOPPY_SIZES.has(file.size)) ? "floppy" : "hdd";
-  (CONVERT_EXT.has(e) ? $("mode-convert") : $("mode-keep")).checked = true;
-  info.textContent = `Chosen: ${file.name} (${formatBytes(file.size)})`;
-  info.hidden = false;
-  await checkFits(file);
+  // The chosen line appears once the form holds what the engine said.
+  const say = (text) => { info.textContent = text; info.hidden = false; };
+  if (!dm) { say(`Chosen: ${file.name} (${formatBytes(file.size)})`); return; }
+  const seq = ++probing;
+  let p;
+  try {
+    p = await dm.probeFile(file);
+  } catch (err) {
+    if (seq !== probing) return;
+    warn.textContent = `This file cannot be imported. ${describe(err)}`;
+    warn.hidden = false;
+    say(`Chosen: ${file.name} (${formatBytes(file.size)})`);
+    return;
+  }
+  if (seq !== probing || chosen !== file) return;
+  $("import-name").value = p.name || file.name;
+  $("import-kind").value = p.kind;
+  $("mode-keep").disabled = !p.keepAsIs;
+  $("mode-convert").disabled = !p.convertible;
+  (p.convert ? $("mode-convert") : $("mode-keep")).checked = true;
+  say(`Chosen: ${file.name} (${FORMAT[p.format] || p.format}, ${formatBytes(p.sizeBytes)}${p.fileBytes !== p.sizeBytes ? ` in a ${formatBytes(p.fileBytes)} file` : ""})`);
+  const notes = [...(p.warnings || [])];
+  if (!p.keepAsIs) notes.push(`It depends on the backing file ${p.backingFile}, so it can only be imported converted.`);
+  await checkFits(file, notes);
 }
 
-async function checkFits(file) {
+$("import-kind").addEventListener("change", () => { kindTouched = true; });
+
+async function checkFits(file, notes = []) {
   const warn = $("import-warning");
   if (!dm) return;
+  const lines = [...notes];
   try {
     const s = await dm.storageInfo();
     if (chosen !== file) return;
     const free = s.quota - s.usage;
     if (s.quota > 0 && file.size > free) {
-      warn.textContent = `This file is ${formatBytes(file.size)} but only ${formatBytes(Math.max(free, 0))} of storage is free, ` +
+      lines.push(`This file is ${formatBytes(file.size)} but only ${formatBytes(Math.max(free, 0))} of storage is free, ` +
         "so the import will probably fail. Delete disks you no longer need first" +
-        ($("mode-convert").checked ? " (converted it may need less, if it holds much empty space)." : ".");
-      warn.hidden = false;
-    } else {
-      warn.hidden = true;
+        ($("mode-convert").checked ? " (converted it may need less, if it holds much empty space)." : "."));
     }
-  } catch { /* the warning is a courtesy */ }
+  } catch { /* the space warning is a courtesy */ }
+  warn.textContent = lines.join(" ");
+  warn.hidden = lines.length === 0;
 }
 
 $("import-file").addEventListener("change", (e) => chooseFile(e.target.files[0]));
 for (const r of document.querySelectorAll('input[name="import-mode"]')) {
-  r.addEventListener("change", () => { if (chosen) checkFits(chosen); });
+  r.addEventListener("change", () => { if (chosen) chooseFileNotes(chosen); });
 }
+
+// chooseFileNotes redoes the form's notes for the chosen file (the mode changed).
+function chooseFileNotes(file) { checkFits(file, []); }
 
 const zone = $("drop-zone");
 zone.addEventListener("dragover", (e) => {
@@ -489,7 +495,7 @@ $("import-form").addEventListener("submit", async (e) => {
   const file = chosen;
   if (!file) { showError("Choose a disk image to import first (or drop one on the import box)."); return; }
   const name = $("import-name").value.trim() || file.name;
-  const kind = $("import-kind").value;
+  const kind = kindTouched ? $("import-kind").value : undefined; // unchanged: the engine decides from the content
   const convert = $("mode-convert").checked;
   // The form is free again at once: several imports may run.
   chosen = null;
@@ -541,15 +547,31 @@ async function verifyDisk(d) {
 
 // ---------- blank disks ----------
 
-function showSizeHelp() {
-  const r = parseSize($("blank-size").value);
+// showSizeHelp asks the engine how the typed size reads and says so under
+// the field; it resolves to {bytes} or {error} (a sentence).
+let sizeSeq = 0;
+async function showSizeHelp() {
   const help = $("blank-size-help");
-  help.textContent = r.error || r.note;
-  help.classList.toggle("invalid", !!r.error);
-  $("blank-size").setAttribute("aria-invalid", r.error ? "true" : "false");
+  const text = $("blank-size").value;
+  const seq = ++sizeSeq;
+  let r;
+  if (!dm) {
+    r = { note: "Sizes like 20 GB (10^9 bytes), 60G or 512 MiB (powers of 1024)." };
+  } else {
+    try {
+      const s = await dm.parseSize(text);
+      r = { bytes: s.bytes, note: sizeNote(s) };
+    } catch (err) {
+      r = { error: describe(err) };
+    }
+  }
+  if (seq === sizeSeq) {
+    help.textContent = r.error || r.note;
+    help.classList.toggle("invalid", !!r.error);
+    $("blank-size").setAttribute("aria-invalid", r.error ? "true" : "false");
+  }
   return r;
 }
-
 $("blank-size").addEventListener("input", showSizeHelp);
 for (const b of document.querySelectorAll("button.preset")) {
   b.addEventListener("click", () => { $("blank-size").value = b.dataset.size; showSizeHelp(); });
@@ -558,7 +580,7 @@ for (const b of document.querySelectorAll("button.preset")) {
 $("blank-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   if (!needEngine()) return;
-  const r = showSizeHelp();
+  const r = await showSizeHelp();
   if (r.error) { showError(`No disk was created. ${r.error}`); $("blank-size").focus(); return; }
   const name = $("blank-name").value.trim();
   if (!name) { showError("No disk was created. Give the disk a name."); $("blank-name").focus(); return; }
@@ -659,7 +681,9 @@ async function start() {
       label.lastChild.textContent = " convert to a sparse raw disk";
     }
     status(`Ready. Disks are stored in ${dm.backend === "idb" ? "IndexedDB" : "the origin private file system (OPFS)"}.`);
+    limits = await dm.limits();
     showReport(dm.openReport);
+    showSizeHelp();
     await refresh();
     await refreshStorage();
     document.documentElement.dataset.state = "ready";

@@ -14,6 +14,12 @@
 //     vs a plain-JS loop putting the same bytes as 4 MiB records, 4 per
 //     relaxed transaction, awaiting each commit; the same loop with 1 and
 //     2 MiB records measures the chunk size (docs/idb.md)
+//  8. the page (index.html): main-thread tasks over 50 ms (PerformanceObserver
+//     "longtask") while it imports a 1 GiB file through its file input. How
+//     long a task takes depends on the machine and its load, so this is a
+//     bench figure with a target, not a test; TestPageImportResponsive
+//     checks what speed cannot change (no file bytes reach the page,
+//     redraws ≤ 10/s, the worker answers during the import)
 //
 // It uses the test harness (internal/browsertest): its own wasm build, the
 // project's static server, a fresh chromium profile.
@@ -41,7 +47,8 @@ var (
 	runs       = flag.Int("runs", 2, "runs of each import/read measurement (best is reported)")
 	idbSize    = flag.Int64("idb-size", 1<<30, "bytes of the IndexedDB raw import (non-zero data)")
 	idbExplore = flag.Bool("idb-explore", false, "also time pipelined and 8-per-transaction variants of the plain-JS IndexedDB loop")
-	only       = flag.String("only", "", `run only "opfs" (lines 1–6) or "idb" (line 7)`)
+	only       = flag.String("only", "", `run only "opfs" (lines 1–6), "idb" (line 7) or "page" (line 8)`)
+	pageSize   = flag.Int64("page-size", 1<<30, "bytes of the file the page imports for line 8 (sparse, 12 MiB of data)")
 	verbose    = flag.Bool("v", false, "print the pages' console")
 	keep       = flag.Bool("keep", false, "keep the temporary directory")
 )
@@ -87,20 +94,27 @@ func run() error {
 	}
 	defer srv.Close()
 
-	if *only != "" && *only != "opfs" && *only != "idb" {
-		return fmt.Errorf(`-only is "opfs" or "idb", not %q`, *only)
+	if *only != "" && *only != "opfs" && *only != "idb" && *only != "page" {
+		return fmt.Errorf(`-only is "opfs", "idb" or "page", not %q`, *only)
 	}
+	want := func(part string) bool { return *only == "" || *only == part }
 	input := filepath.Join(dirs["fixtures"], "mixed.img")
-	if *only != "idb" {
+	if want("opfs") {
 		step("writing %s of mixed data", human(*importSize))
 		if err := writeMixed(input, *importSize); err != nil {
 			return err
 		}
 	}
 	idbInput := filepath.Join(dirs["fixtures"], "random.img")
-	if *only != "opfs" {
+	if want("idb") {
 		step("writing %s of non-zero data", human(*idbSize))
 		if err := testutil.WriteRepeated(idbInput, *idbSize, 7); err != nil {
+			return err
+		}
+	}
+	pageInput := filepath.Join(dirs["fixtures"], "page.img")
+	if want("page") {
+		if err := writeSparseData(pageInput, *pageSize); err != nil {
 			return err
 		}
 	}
@@ -115,31 +129,41 @@ func run() error {
 	}
 	defer b.Close()
 	version, _ := b.Version()
-	p, err := b.NewPage("bench", srv.URL+browsertest.HarnessPage)
-	if err != nil {
-		return err
-	}
-	p.Timeout = 30 * time.Minute
-	if *only != "idb" {
-		if err := p.SetFiles("#file", input); err != nil {
-			return err
-		}
-	}
-	if *only != "opfs" {
-		if err := p.SetFiles("#file2", idbInput); err != nil {
-			return err
-		}
-	}
 	var rows []row
-	if *only != "idb" {
-		r, err := benchOPFS(p, srv.URL)
+	if want("opfs") || want("idb") {
+		p, err := b.NewPage("bench", srv.URL+browsertest.HarnessPage)
 		if err != nil {
 			return err
 		}
-		rows = append(rows, r...)
+		p.Timeout = 30 * time.Minute
+		if want("opfs") {
+			if err := p.SetFiles("#file", input); err != nil {
+				return err
+			}
+			r, err := benchOPFS(p, srv.URL)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, r...)
+		}
+		if want("idb") {
+			if err := p.SetFiles("#file2", idbInput); err != nil {
+				return err
+			}
+			r, err := benchIDB(p)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, r...)
+		}
+		p.Close()
 	}
-	if *only != "opfs" {
-		r, err := benchIDB(p)
+	if want("page") {
+		// The page at an origin of its own (storage apart from the
+		// harness page's).
+		origin := srv.Fork()
+		defer origin.Close()
+		r, err := benchPage(b, origin.URL, pageInput)
 		if err != nil {
 			return err
 		}
@@ -320,6 +344,97 @@ func benchOPFS(p *browsertest.Page, serverURL string) ([]row, error) {
 		row{"(6) aerodisk.wasm size / gzipped as served, KiB", fmt.Sprintf("%.0f / %.0f", float64(raw)/1024, float64(gzipped)/1024), "", "", "(report)"},
 	)
 	return rows, nil
+}
+
+// benchPage measures line 8: the page imports a file through its file
+// input (as a person would: the file chosen, Import clicked) while a
+// PerformanceObserver records the main thread's long tasks (over 50 ms);
+// *runs imports, each into an emptied store.
+func benchPage(b *browsertest.Browser, origin, input string) ([]row, error) {
+	p, err := b.NewPage("page", origin+browsertest.PagePath)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Close()
+	p.Timeout = 30 * time.Minute
+	if err := p.SetViewport(1280, 800); err != nil {
+		return nil, err
+	}
+	var counts []string
+	var worst float64
+	total := 0
+	for i := 0; i < *runs; i++ {
+		step("page import run %d/%d: %s through the file input", i+1, *runs, human(*pageSize))
+		if err := p.WaitFor(`document.documentElement.dataset.state === "ready"`, 60*time.Second, nil); err != nil {
+			return nil, fmt.Errorf("the page did not start: %w", err)
+		}
+		settle()
+		if err := p.SetFiles("#import-file", input); err != nil {
+			return nil, err
+		}
+		if err := p.WaitFor(`document.querySelector("#import-chosen").textContent.includes("page.img")`, 30*time.Second, nil); err != nil {
+			return nil, err
+		}
+		if err := p.Eval(`window.__long = [];
+			window.__observer = new PerformanceObserver((l) => { for (const e of l.getEntries()) window.__long.push(e.duration); });
+			window.__observer.observe({ type: "longtask" });`, nil); err != nil {
+			return nil, err
+		}
+		if err := p.Click("#import-button"); err != nil {
+			return nil, err
+		}
+		var id string
+		if err := p.WaitFor(`(() => { const r = document.querySelector('#disks tr[data-name="page"]'); return r && r.dataset.id; })()`, 30*time.Minute, &id); err != nil {
+			return nil, fmt.Errorf("the page's import: %w", err)
+		}
+		var long []float64
+		if err := p.Eval(`window.__observer.disconnect(); return window.__long;`, &long); err != nil {
+			return nil, err
+		}
+		// Deleted behind the page's back: reload it, so the next run
+		// starts from an empty table.
+		if err := p.Eval(`await window.aerodisk.deleteDisk(args[0]);`, nil, id); err != nil {
+			return nil, err
+		}
+		if err := p.Reload(); err != nil {
+			return nil, err
+		}
+		ms := make([]string, len(long))
+		for j, d := range long {
+			ms[j] = f0(d)
+			worst = max(worst, d)
+		}
+		total += len(long)
+		counts = append(counts, fmt.Sprintf("%d [%s]", len(long), strings.Join(ms, " ")))
+	}
+	return []row{
+		{fmt.Sprintf("(8) page: main-thread tasks over 50 ms during a %s import, all runs", human(*pageSize)), fmt.Sprint(total), "", "", "0"},
+		{fmt.Sprintf("    per run, count [ms each]: %s; longest %s ms", strings.Join(counts, "; "), f0(worst)), "", "", "", ""},
+	}, nil
+}
+
+// writeSparseData writes a sparse file of size bytes holding 4 MiB of
+// random data at its start, at 300 MiB and at its end (as
+// TestPageImportResponsive imports).
+func writeSparseData(path string, size int64) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		return err
+	}
+	for _, off := range []int64{0, 300 << 20, size - 4<<20} {
+		if off < 0 || off+4<<20 > size {
+			continue
+		}
+		b := testutil.MixedData(4<<20, uint64(off))
+		if _, err := f.WriteAt(b, off); err != nil {
+			return err
+		}
+	}
+	return f.Close()
 }
 
 // baselineDB is the plain-JS loop's database: aerodisk's schema, its own name.

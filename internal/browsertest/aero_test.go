@@ -127,6 +127,7 @@ func testAeroRecords(t *testing.T, be string) {
 // records are what Aero's reader takes (idb_chunk_disk.ts: data an
 // ArrayBuffer or a Uint8Array, at most 4 MiB a chunk).
 func TestAeroOpensOurDatabase(t *testing.T) {
+	parallel(t)
 	_, p := openDMOn(t, "idb")
 	var lib []libDisk
 	mustEval(t, p, libraryJS, &lib)
@@ -169,6 +170,7 @@ func mustJSON(t *testing.T, v any) string {
 // written from Aero's source), reads as its content by Aero's rules, and
 // a blank 60 GB disk costs at most 1 MiB of storage.estimate().
 func TestAeroReadsOurAeroSpar(t *testing.T) {
+	parallel(t)
 	_, p := openDMOn(t, "opfs")
 	var files []struct {
 		Name   string `json:"name"`

@@ -55,6 +55,7 @@ func testOldDiskCopy(t *testing.T, be string) {
 // TestPageShowsWarnings: the page marks a disk that has warnings, and says
 // them.
 func TestPageShowsWarnings(t *testing.T) {
+	parallel(t)
 	_, p := openApp(t)
 	fs := newFixtures(t)
 	name, _ := oldDiskCopy(t, fs)

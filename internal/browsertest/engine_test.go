@@ -79,6 +79,19 @@ func checkMeta(t *testing.T, be string, d diskMeta, name, kind, format string, s
 	}
 }
 
+// deleteWhenReleasedJS defines deleteWhenReleased(dm, id): deleteDisk,
+// retried while the disk is in use (a stream just cancelled releases it a
+// moment later, when its cancel reaches the worker), for up to 30 s.
+const deleteWhenReleasedJS = `const deleteWhenReleased = async (dm, id) => {
+		const deadline = Date.now() + 30000;
+		for (;;) {
+			try { return await dm.deleteDisk(id); }
+			catch (e) { if (e.name !== "InUseError" || Date.now() > deadline) throw e; }
+			await H.sleep(10);
+		}
+	};
+	`
+
 func listDisks(t *testing.T, p *Page) []diskMeta {
 	t.Helper()
 	var l []diskMeta
@@ -186,8 +199,8 @@ func exportSum(t *testing.T, p *Page, id string, gzip bool) streamSum {
 	return s
 }
 
-// expectRaw returns the expected logical content of a fixture: qemu-img's
-// raw conversion, or the fixture's Want file.
+// expectRaw returns the expected logical content of a reference fixture
+// (referenceFixtures): qemu-img's raw conversion, or the fixture's Want file.
 func expectRaw(t *testing.T, f testutil.Fixture) string {
 	t.Helper()
 	if f.QemuFmt == "" {
@@ -196,16 +209,16 @@ func expectRaw(t *testing.T, f testutil.Fixture) string {
 	if f.QemuFmt == "raw" {
 		return f.Path
 	}
-	return testutil.QemuRaw(t, f.QemuFmt, f.Path)
+	return referenceRaw(t, f)
 }
 
 func TestOpen(t *testing.T) { eachBackend(t, testOpen) }
 
 func testOpen(t *testing.T, be string) {
 	requireWasm(t)
-	b := newBrowser(t)
-	b.Backend = be
-	p := newPage(t, b, "page")
+	s := sharedSession(t)
+	s.Backend = be
+	p := newPage(t, s, "page")
 	var r struct {
 		Backend string     `json:"backend"`
 		Disks   []diskMeta `json:"disks"`
@@ -448,19 +461,24 @@ func testExportRoundTrip(t *testing.T, be string) {
 	}
 	wantErrName(t, p, "NotFoundError", `return dm.exportDisk("no-such-disk");`)
 
-	// A stream cancelled after one chunk releases the disk: it can be deleted.
-	mustEval(t, p, `const s = await dm.exportDisk(args[0]); const r = s.getReader();
-		await r.read(); await r.cancel(); await H.sleep(200);
-		await dm.deleteDisk(args[0]);`, nil, conv.ID)
+	// A stream cancelled after one chunk releases the disk: it can be
+	// deleted (the release reaches the worker after cancel() returns: the
+	// delete is retried while the disk is still in use, for up to 30 s).
+	mustEval(t, p, deleteWhenReleasedJS+`const s = await dm.exportDisk(args[0]); const r = s.getReader();
+		await r.read(); await r.cancel();
+		await deleteWhenReleased(dm, args[0]);`, nil, conv.ID)
 	if l := listDisks(t, p); len(l) != 1 || l[0].ID != asIs.ID {
 		t.Errorf("after deleting the cancelled export's disk: %+v", l)
 	}
 }
 
+// TestExportDiskToFile downloads: it has a browser of its own (the download
+// directory is the browser's).
 func TestExportDiskToFile(t *testing.T) { eachBackend(t, testExportDiskToFile) }
 
 func testExportDiskToFile(t *testing.T, be string) {
-	b, p := openDMOn(t, be)
+	s := ownSession(t)
+	p := openDMIn(t, s, be, nil)
 	fs := referenceFixtures(t)
 	base := fs.All["base.img"].Path
 	want, _ := os.ReadFile(base)
@@ -492,10 +510,7 @@ func testExportDiskToFile(t *testing.T, be string) {
 			name += ".gz"
 		}
 		mustEval(t, p, `await dm.exportDiskToFile(args[0], { gzip: args[1], fileName: args[2] });`, nil, d.ID, gz, name)
-		path, err := b.WaitDownload(name, time.Minute)
-		if err != nil {
-			t.Fatal(err)
-		}
+		path := s.waitDownload(t, name, time.Minute)
 		got, _ := os.ReadFile(path)
 		if gz {
 			zr, err := gzip.NewReader(bytes.NewReader(got))
@@ -510,7 +525,7 @@ func testExportDiskToFile(t *testing.T, be string) {
 	}
 	// The temporary files go away: at the latest when a manager opens again.
 	p.Close()
-	p2 := newPage(t, b, "page2")
+	p2 := newPage(t, s, "page2")
 	mustEval(t, p2, `await H.open();`, nil)
 	var tree []string
 	mustEval(t, p2, `return H.opfsTree();`, &tree)
@@ -677,7 +692,7 @@ func testRenameDelete(t *testing.T, be string) {
 func TestAbortImport(t *testing.T) { eachBackend(t, testAbortImport) }
 
 func testAbortImport(t *testing.T, be string) {
-	b, p := openDMOn(t, be)
+	s, p := openDMOn(t, be)
 	var keep diskMeta
 	mustEval(t, p, `return dm.createBlankDisk({ name: "keep", sizeBytes: 1 << 20 });`, &keep)
 	big := filepath.Join(t.TempDir(), "big.img")
@@ -723,7 +738,7 @@ func testAbortImport(t *testing.T, be string) {
 	wantErrName(t, p, "AbortError", `const ac = new AbortController(); ac.abort();
 		return dm.importDisk(H.inputFile(), { name: "x", signal: ac.signal });`)
 	// A new tab sees the same clean state.
-	p2 := newPage(t, b, "page2")
+	p2 := newPage(t, s, "page2")
 	mustEval(t, p2, `await H.open();`, nil)
 	if l := listDisks(t, p2); len(l) != 1 {
 		t.Errorf("second tab lists %d disks", len(l))
@@ -790,8 +805,8 @@ func testCorruptImage(t *testing.T, be string) {
 func TestTwoPagesUpdateAtOnce(t *testing.T) { eachBackend(t, testTwoPagesUpdateAtOnce) }
 
 func testTwoPagesUpdateAtOnce(t *testing.T, be string) {
-	b, p1 := openDMOn(t, be)
-	p2 := newPage(t, b, "page2")
+	s, p1 := openDMOn(t, be)
+	p2 := newPage(t, s, "page2")
 	mustEval(t, p2, `await H.open();`, nil)
 	var a, c diskMeta
 	mustEval(t, p1, `return dm.createBlankDisk({ name: "a", sizeBytes: 1 << 20 });`, &a)
@@ -881,7 +896,7 @@ func testTwoPagesUpdateAtOnce(t *testing.T, be string) {
 func TestErrorNames(t *testing.T) { eachBackend(t, testErrorNames) }
 
 func testErrorNames(t *testing.T, be string) {
-	_, p := openDMOn(t, be)
+	s, p := openDMOn(t, be)
 	wantErrName(t, p, "NotFoundError", `return dm.getDisk("no-such-disk");`)
 	wantErrName(t, p, "NotFoundError", `return dm.verifyDisk("no-such-disk");`)
 	wantErrName(t, p, "InvalidArgumentError", `return dm.importDisk("not a file", { name: "x" });`)
@@ -894,11 +909,11 @@ func testErrorNames(t *testing.T, be string) {
 	var d diskMeta
 	mustEval(t, p, `return dm.createBlankDisk({ name: "busy", sizeBytes: 64 << 20 });`, &d)
 	mustEval(t, p, `globalThis.reader = (await dm.exportDisk(args[0])).getReader(); await reader.read();`, nil, d.ID)
-	p2 := newPage(t, p.b, "page2")
+	p2 := newPage(t, s, "page2")
 	mustEval(t, p2, `await H.open();`, nil)
 	wantErrName(t, p2, "InUseError", `return dm.deleteDisk(args[0]);`, d.ID)
-	mustEval(t, p, `await reader.cancel(); await H.sleep(200);`, nil)
-	mustEval(t, p2, `await dm.deleteDisk(args[0]);`, nil, d.ID)
+	mustEval(t, p, `await reader.cancel();`, nil)
+	mustEval(t, p2, deleteWhenReleasedJS+`await deleteWhenReleased(dm, args[0]);`, nil, d.ID)
 }
 
 // TestQuotaMidImport runs out of quota in the middle of an import: the
@@ -907,10 +922,15 @@ func testErrorNames(t *testing.T, be string) {
 // IndexedDB writes (160 MiB of puts succeed under a 32 MiB override), so
 // there is no real way to fill IndexedDB here; its quota errors take the
 // same path as any failed chunk transaction (TestAbortImport, TestCorruptImage).
-func TestQuotaMidImport(t *testing.T) { testQuotaMidImport(t, "opfs") }
+// It has a browser of its own: the quota override is the browser's.
+func TestQuotaMidImport(t *testing.T) {
+	parallel(t)
+	testQuotaMidImport(t, "opfs")
+}
 
 func testQuotaMidImport(t *testing.T, be string) {
-	_, p := openDMOn(t, be)
+	s := ownSession(t)
+	p := openDMIn(t, s, be, nil)
 	var keep diskMeta
 	mustEval(t, p, `return dm.createBlankDisk({ name: "keep", sizeBytes: 1 << 20 });`, &keep)
 	big := writeNonZero(t, filepath.Join(t.TempDir(), "full.img"), 1024, 9)
@@ -929,10 +949,10 @@ func testQuotaMidImport(t *testing.T, be string) {
 			globalThis.result.then(ok, ok);
 		});
 		await started;`, nil)
-	if err := p.OverrideQuota(env.srv.URL, usage+96<<20); err != nil {
+	if err := p.OverrideQuota(s.URL, usage+96<<20); err != nil {
 		t.Fatal(err)
 	}
-	defer p.OverrideQuota(env.srv.URL, 0)
+	defer p.OverrideQuota(s.URL, 0)
 	var e *JSError
 	mustEval(t, p, `return result;`, &e)
 	if e == nil || e.Name != "QuotaExceededError" {
@@ -1005,12 +1025,14 @@ func testHelperCrashMidImport(t *testing.T, be string) {
 // TestNoSyncAccessHandles runs where OPFS sync access handles are missing
 // (hidden in the worker): "auto" chooses IndexedDB, and exportDiskToFile,
 // without showSaveFilePicker, downloads a Blob of the export instead of a
-// temporary OPFS file.
+// temporary OPFS file. It has a browser of its own (the download directory
+// is the browser's).
 func TestNoSyncAccessHandles(t *testing.T) {
+	parallel(t)
 	requireWasm(t)
-	b := newBrowser(t)
-	b.Backend = "idb"
-	p := newPage(t, b, "page")
+	s := ownSession(t)
+	s.Backend = "idb"
+	p := newPage(t, s, "page")
 	fs := referenceFixtures(t)
 	base := fs.All["base.img"].Path
 	want, _ := os.ReadFile(base)
@@ -1023,10 +1045,7 @@ func TestNoSyncAccessHandles(t *testing.T) {
 	checkMeta(t, "idb", d, "no handles", "hdd", "raw", int64(len(want)), crcBytes(want))
 	mustEval(t, p, `delete self.showSaveFilePicker; if (typeof showSaveFilePicker === "function") self.showSaveFilePicker = undefined;`, nil)
 	mustEval(t, p, `await dm.exportDiskToFile(args[0], { gzip: true, fileName: "blob.img.gz" });`, nil, d.ID)
-	path, err := b.WaitDownload("blob.img.gz", time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path := s.waitDownload(t, "blob.img.gz", time.Minute)
 	gz, _ := os.ReadFile(path)
 	zr, err := gzip.NewReader(bytes.NewReader(gz))
 	if err != nil {
@@ -1054,7 +1073,7 @@ func TestNoSyncAccessHandles(t *testing.T) {
 func TestNoByteStreams(t *testing.T) { eachBackend(t, testNoByteStreams) }
 
 func testNoByteStreams(t *testing.T, be string) {
-	b, p := openDMWith(t, be, map[string]any{"_simulateNoByteStreams": true})
+	s, p := openDMWith(t, be, map[string]any{"_simulateNoByteStreams": true})
 	fs := referenceFixtures(t)
 	big := filepath.Join(t.TempDir(), "odd.img")
 	writeSparse(t, big, 41<<20+3584, map[int64][]byte{
@@ -1084,7 +1103,7 @@ func testNoByteStreams(t *testing.T, be string) {
 	}
 
 	// The same imports with byte streams read them with BYOB readers.
-	p2 := newPage(t, b, "page2")
+	p2 := newPage(t, s, "page2")
 	mustEval(t, p2, `await H.open({ backend: args[0] });`, nil, be)
 	if err := p2.SetFiles("#file", big); err != nil {
 		t.Fatal(err)
@@ -1104,11 +1123,12 @@ func testNoByteStreams(t *testing.T, be string) {
 // (a plain-JS loop stalled within the first few MiB), and
 // createSyncAccessHandle() on a FileSystemFileHandle held only by a local
 // variable (without the worker's hold, the OPFS import stalls before its
-// first byte). Everything must finish, with the right checksums.
+// first byte). Everything must finish, with the right checksums. Its
+// browser is its own, started with GCFlags (the worker calls gc()).
 func TestStreamSurvivesGC(t *testing.T) { eachBackend(t, testStreamSurvivesGC) }
 
 func testStreamSurvivesGC(t *testing.T, be string) {
-	_, p := openDMWith(t, be, map[string]any{"_debugCollectGarbageOften": true})
+	p := openDMIn(t, ownSession(t, GCFlags...), be, map[string]any{"_debugCollectGarbageOften": true})
 	big := writeNonZero(t, filepath.Join(t.TempDir(), "gc.img"), 96, 5)
 	if err := p.SetFiles("#file", big); err != nil {
 		t.Fatal(err)

@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -39,13 +40,16 @@ const ChromiumPath = "/usr/bin/chromium"
 // ChromiumFlags are the launch flags known to work on these machines (the
 // background-networking flags keep chromium off the closed network). Each
 // browser also gets a fresh on-disk --user-data-dir: an in-memory
-// (incognito) profile fails large OPFS writes. --expose-gc gives workers a
-// gc() that a test calls during an import (it changes nothing else).
+// (incognito) profile fails large OPFS writes.
 var ChromiumFlags = []string{
 	"--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
 	"--disable-background-networking", "--disable-component-update", "--disable-sync",
-	"--js-flags=--expose-gc",
 }
+
+// GCFlags give workers a gc() (V8's --expose-gc), which a test calls during
+// an import; a browser started with them changes nothing else. The suite's
+// shared browser runs without them.
+var GCFlags = []string{"--js-flags=--expose-gc"}
 
 // URL paths the harness serves besides the repository.
 const (
@@ -78,11 +82,13 @@ func goTool() string {
 	return "go"
 }
 
-// BuildWasm builds the worker (`./wasm`, GOOS=js GOARCH=wasm, as `make wasm`
+// BuildWasm builds the test build of the worker (`./wasm` with -tags
+// testhooks: wasm/testhooks.go and web/test/worker_hooks.js add the test-only
+// operations; GOOS=js GOARCH=wasm, otherwise as `make wasm`
 // does) into dir/aerodisk.wasm and copies Go's wasm_exec.js beside it.
 func BuildWasm(root, dir string) error {
 	out := filepath.Join(dir, "aerodisk.wasm")
-	cmd := exec.Command(goTool(), "build", "-trimpath", "-ldflags=-s", "-o", out, "./wasm")
+	cmd := exec.Command(goTool(), "build", "-tags", "testhooks", "-trimpath", "-ldflags=-s", "-o", out, "./wasm")
 	cmd.Dir = root
 	cmd.Env = append(os.Environ(), "GOOS=js", "GOARCH=wasm")
 	if b, err := cmd.CombinedOutput(); err != nil {
@@ -109,6 +115,7 @@ type Server struct {
 	FixturesDir string
 	h           *webserve.Handler
 	srv         *httptest.Server
+	fork        bool // the handler belongs to the server this one was forked from
 }
 
 // StartServer starts a Server on a random loopback port.
@@ -125,10 +132,22 @@ func StartServer(root, buildDir, fixturesDir string) (*Server, error) {
 	return &Server{URL: srv.URL, Root: root, BuildDir: buildDir, FixturesDir: fixturesDir, h: h, srv: srv}, nil
 }
 
-// Close stops the server.
+// Fork starts another listener on a random loopback port serving the same
+// files with the same handler: a distinct origin (http://127.0.0.1:PORT),
+// whose OPFS, IndexedDB, Web Locks and BroadcastChannels the browser keeps
+// apart from every other port's, even in one profile. Closing the fork
+// stops only its listener.
+func (s *Server) Fork() *Server {
+	srv := httptest.NewServer(s.h)
+	return &Server{URL: srv.URL, Root: s.Root, BuildDir: s.BuildDir, FixturesDir: s.FixturesDir, h: s.h, srv: srv, fork: true}
+}
+
+// Close stops the server (a fork: its listener only).
 func (s *Server) Close() {
 	s.srv.Close()
-	s.h.Close()
+	if !s.fork {
+		s.h.Close()
+	}
 }
 
 // Browser is one chromium process with its own profile.
@@ -138,10 +157,7 @@ type Browser struct {
 	allocCancel context.CancelFunc
 	UserDataDir string
 	DownloadDir string
-	// Backend is the storage backend the tests of this browser use
-	// ("opfs" or "idb"); it is passed to the harness page as ?backend=.
-	Backend string
-	logf    func(string, ...any)
+	logf        func(string, ...any)
 }
 
 // ErrNoChromium is returned when ChromiumPath is missing.
@@ -152,6 +168,12 @@ var ErrNoChromium = errors.New("chromium is required at " + ChromiumPath +
 // userDataDir and downloads going to downloadDir. logf receives the pages'
 // console output and uncaught exceptions (nil: dropped).
 func StartBrowser(userDataDir, downloadDir string, logf func(string, ...any)) (*Browser, error) {
+	return StartBrowserFlags(userDataDir, downloadDir, nil, logf)
+}
+
+// StartBrowserFlags is StartBrowser with more launch flags after
+// ChromiumFlags (GCFlags, for one).
+func StartBrowserFlags(userDataDir, downloadDir string, extra []string, logf func(string, ...any)) (*Browser, error) {
 	if st, err := os.Stat(ChromiumPath); err != nil || st.IsDir() {
 		return nil, ErrNoChromium
 	}
@@ -159,7 +181,7 @@ func StartBrowser(userDataDir, downloadDir string, logf func(string, ...any)) (*
 		logf = func(string, ...any) {}
 	}
 	opts := []chromedp.ExecAllocatorOption{chromedp.ExecPath(ChromiumPath), chromedp.UserDataDir(userDataDir)}
-	for _, f := range ChromiumFlags {
+	for _, f := range append(slices.Clone(ChromiumFlags), extra...) {
 		name, val, ok := strings.Cut(strings.TrimPrefix(f, "--"), "=")
 		if ok {
 			opts = append(opts, chromedp.Flag(name, val))
@@ -175,6 +197,12 @@ func StartBrowser(userDataDir, downloadDir string, logf func(string, ...any)) (*
 	_, err := chromedp.CallBrowser(ctx, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
 		Behavior: browser.SetDownloadBehaviorBehaviorAllow, DownloadPath: downloadDir, EventsEnabled: ptr(true),
 	})
+	if err == nil {
+		// Attach the first tab now, with the browser's context too: a
+		// target stays tied to the context of the call that attached it
+		// (ClearOrigin sends through it with a timeout).
+		err = chromedp.Do(ctx)
+	}
 	if err != nil {
 		b.Close()
 		return nil, fmt.Errorf("starting %s: %w", ChromiumPath, err)
@@ -209,8 +237,19 @@ type Page struct {
 }
 
 // NewPage opens a tab in the browser's default context (sharing its
-// storage with the other tabs, like a user's second tab) at url.
+// storage with the other tabs of its origin, like a user's second tab) at
+// url. Its console goes to the browser's logf.
 func (b *Browser) NewPage(name, url string) (*Page, error) {
+	return b.NewPageLog(name, url, b.logf)
+}
+
+// NewPageLog is NewPage with the tab's console output and uncaught
+// exceptions going to logf (nil: dropped) instead of the browser's: each
+// test sharing a browser hears its own tabs only.
+func (b *Browser) NewPageLog(name, url string, logf func(string, ...any)) (*Page, error) {
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
 	ctx, cancel := chromedp.NewContext(b.ctx)
 	p := &Page{ctx: ctx, cancel: cancel, b: b, name: name, Timeout: 5 * time.Minute}
 	err := chromedp.Listen(ctx, func(ev any) {
@@ -224,14 +263,14 @@ func (b *Browser) NewPage(name, url string) (*Page, error) {
 					parts = append(parts, a.Description)
 				}
 			}
-			b.logf("[%s console.%s] %s", name, ev.Type, strings.Join(parts, " "))
+			logf("[%s console.%s] %s", name, ev.Type, strings.Join(parts, " "))
 		case *runtime.EventExceptionThrown:
 			d := ev.ExceptionDetails
 			msg := d.Text
 			if d.Exception != nil {
 				msg += " " + d.Exception.Description
 			}
-			b.logf("[%s uncaught] %s", name, msg)
+			logf("[%s uncaught] %s", name, msg)
 		}
 	})
 	if err != nil {
@@ -354,6 +393,18 @@ func (p *Page) OverrideQuota(origin string, bytes int64) error {
 		params.QuotaSize = &q
 	}
 	_, err := chromedp.Call(ctx, storage.OverrideQuotaForOrigin, params)
+	return err
+}
+
+// ClearOrigin removes everything origin stored in the browser's profile
+// (OPFS, IndexedDB, every other kind of storage): a test that is done with
+// its origin leaves a shared profile as it found it. (Chromium 156 answers
+// Storage.clearDataForOrigin on a tab only, not on the browser target: it
+// is sent through the browser's first tab.)
+func (b *Browser) ClearOrigin(origin string) error {
+	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+	defer cancel()
+	_, err := chromedp.Call(ctx, storage.ClearDataForOrigin, storage.ClearDataForOriginParams{Origin: origin, StorageTypes: "all"})
 	return err
 }
 

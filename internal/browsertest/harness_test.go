@@ -16,15 +16,17 @@ import (
 // starts, the page runs under the server's CSP and is cross-origin isolated,
 // WebAssembly compiles but eval does not, fixtures and disk-backed files
 // reach the page, OPFS is shared between tabs, downloads land on the host and
-// errors come back with their names.
+// errors come back with their names. It starts a browser of its own (and
+// downloads into its directory).
 func TestHarness(t *testing.T) {
-	b := newBrowser(t)
-	if v, err := b.Version(); err != nil {
+	parallel(t)
+	s := ownSession(t)
+	if v, err := s.b.Version(); err != nil {
 		t.Fatal(err)
 	} else {
 		t.Logf("browser: %s", v)
 	}
-	p := newPage(t, b, "harness")
+	p := newPage(t, s, "harness")
 
 	var basics struct {
 		Sum         int    `json:"sum"`
@@ -52,7 +54,7 @@ func TestHarness(t *testing.T) {
 			savePicker: typeof showSaveFilePicker === "function",
 			csp: r.headers.get("content-security-policy"),
 		};`, &basics, "x", 2)
-	if basics.Sum != 2 || basics.Origin != env.srv.URL || !basics.Isolated || !basics.Wasm || !basics.OPFS || !basics.Locks {
+	if basics.Sum != 2 || basics.Origin != s.URL || !basics.Isolated || !basics.Wasm || !basics.OPFS || !basics.Locks {
 		t.Errorf("basics: %+v", basics)
 	}
 	if basics.CSPInHeader != webserve.CSP {
@@ -108,7 +110,7 @@ func TestHarness(t *testing.T) {
 
 	// OPFS is shared by the tabs of one browser.
 	mustEval(t, p, `await H.opfsWrite("harness/dir", "a.txt", "hello");`, nil)
-	p2 := newPage(t, b, "harness2")
+	p2 := newPage(t, s, "harness2")
 	var list []struct {
 		Name string `json:"name"`
 		Size int    `json:"size"`
@@ -126,10 +128,7 @@ func TestHarness(t *testing.T) {
 		document.body.append(a);
 		a.click();
 		a.remove();`, nil, []int{1, 2, 3, 250})
-	path, err := b.WaitDownload("harness.bin", 30*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
+	path := s.waitDownload(t, "harness.bin", 30*time.Second)
 	if got, _ := os.ReadFile(path); !bytes.Equal(got, []byte{1, 2, 3, 250}) {
 		t.Errorf("download: %v", got)
 	}

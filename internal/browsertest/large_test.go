@@ -32,11 +32,12 @@ func sparseCRC(size int64, writes map[int64][]byte) string {
 
 // TestLargeImportFlatMemory imports a multi-GB file (sparse on the host, a
 // real disk-backed File in the page) as is and converted, and checks the
-// checksums, the progress rate, and that wasm memory stays flat.
+// checksums, the progress rate, and that wasm memory stays flat. It
+// measures memory, so it has a browser of its own.
 func TestLargeImportFlatMemory(t *testing.T) { eachBackend(t, testLargeImportFlatMemory) }
 
 func testLargeImportFlatMemory(t *testing.T, be string) {
-	_, p := openDMOn(t, be)
+	p := openDMIn(t, ownSession(t), be, nil)
 	const size = 3 << 30
 	writes := map[int64][]byte{}
 	for _, off := range []int64{0, 1<<30 + 12345, 2<<30 - 4096, size - 1<<20} {

@@ -327,10 +327,11 @@ func (b *Backend) journalPut(id, name string) error {
 	if err != nil {
 		return err
 	}
-	rec := js.Global().Get("Object").New()
-	rec.Set("id", id)
-	rec.Set("fileName", name)
-	rec.Set("startedAtMs", js.Global().Get("Date").Call("now"))
+	rec, err := newObject(map[string]any{"id": id, "fileName": name, "startedAtMs": nowMs()})
+	if err != nil {
+		txn.Abort()
+		return err
+	}
 	if _, err := st.Put(rec); err != nil {
 		txn.Abort()
 		return mapErr(err)
@@ -371,12 +372,13 @@ func (b *Backend) journalEntries() (map[string]string, error) {
 	out := map[string]string{}
 	err = req.Iter(context.Background(), func(c *idb.CursorWithValue) error {
 		r, err := c.Value()
-		if err != nil || r.Type() != js.TypeObject {
+		if err != nil {
 			return err
 		}
-		id, name := r.Get("id"), r.Get("fileName")
-		if id.Type() == js.TypeString && name.Type() == js.TypeString {
-			out[id.String()] = name.String()
+		id, ok1 := strField(r, "id")
+		name, ok2 := strField(r, "fileName")
+		if ok1 && ok2 {
+			out[id] = name
 		}
 		return nil
 	})
@@ -472,12 +474,12 @@ func (b *Backend) fileSize(id string) (int64, error) {
 	if err != nil {
 		return 0, mapErr(err)
 	}
-	if rec.Type() != js.TypeObject {
+	if !isObject(rec) {
 		return 0, fs.ErrNotExist
 	}
-	for _, field := range []string{"fileSizeBytes", "sizeBytes"} {
-		if v := rec.Get(field); v.Type() == js.TypeNumber && v.Float() > 0 {
-			return int64(v.Float()), nil
+	for _, name := range []string{"fileSizeBytes", "sizeBytes"} {
+		if v, ok := numField(rec, name); ok && v > 0 {
+			return int64(v), nil
 		}
 	}
 	return 0, nil // no size: an empty file, which the format layer refuses
@@ -504,9 +506,11 @@ func (b *Backend) chunkedSize(id string) (int64, error) {
 		if err != nil {
 			return err
 		}
-		idx, data := v.Get("index"), v.Get("data")
-		if idx.Type() == js.TypeNumber && data.Type() == js.TypeObject {
-			size = int64(idx.Float())*ChunkSize + int64(data.Get("byteLength").Float())
+		idx, ok := numField(v, "index")
+		data, _ := field(v, "data")
+		if n, err := data.Get("byteLength"); ok && err == nil && n.Type() == safejs.TypeNumber {
+			bytes, _ := n.Float()
+			size = int64(idx)*ChunkSize + int64(bytes)
 		}
 		return idb.ErrCursorStopIter
 	})
@@ -598,16 +602,15 @@ func (b *Backend) chunkIDs() ([]string, error) {
 		if err != nil {
 			return err
 		}
-		if k.Type() == js.TypeString {
-			out = append(out, k.String())
+		if s, ok := str(k); ok {
+			out = append(out, s)
 		}
 		return nil
 	})
 	return out, err
 }
 
-// chunkIndexes returns the indexes of the chunks stored for id, with their
-// stored lengths unknown (-1) until read.
+// chunkIndexes returns the indexes of the chunks stored for id.
 func (b *Backend) chunkIndexes(id string) (map[int64]bool, error) {
 	_, st, err := b.chunks(idb.TransactionReadOnly, idb.DurabilityDefault)
 	if err != nil {
@@ -627,8 +630,8 @@ func (b *Backend) chunkIndexes(id string) (map[int64]bool, error) {
 	}
 	present := make(map[int64]bool, len(keys))
 	for _, k := range keys {
-		if k.Type() == js.TypeObject && k.Length() == 2 && k.Index(1).Type() == js.TypeNumber {
-			present[int64(k.Index(1).Float())] = true
+		if idx, ok := keyIndex(k); ok {
+			present[idx] = true
 		}
 	}
 	return present, nil
@@ -698,8 +701,8 @@ func (b *Backend) readRecords() ([]byte, bool, error) {
 		}
 		// The key is the record's id (the store's keyPath).
 		k, err := c.Key()
-		if err == nil && k.Type() == js.TypeString && len(raw) > 0 {
-			doc.Disks[k.String()] = raw
+		if id, ok := str(k); err == nil && ok && len(raw) > 0 {
+			doc.Disks[id] = raw
 		}
 		return nil
 	})
@@ -711,10 +714,12 @@ func (b *Backend) readRecords() ([]byte, bool, error) {
 		return nil, false, mapErr(mr.err)
 	}
 	hasMounts := false
-	if m := mr.v; m.Type() == js.TypeObject {
+	if isObject(mr.v) {
 		hasMounts = true
-		if raw, err := stringify(m.Get("value")); err == nil && len(raw) > 0 && string(raw) != "null" {
-			doc.Mounts = raw
+		if v, ok := field(mr.v, "value"); ok {
+			if raw, err := stringify(safejs.Unsafe(v)); err == nil && len(raw) > 0 && string(raw) != "null" {
+				doc.Mounts = raw
+			}
 		}
 	}
 	text, err := json.Marshal(doc)
@@ -794,9 +799,11 @@ func (b *Backend) WriteCatalog(old manager.Generation, oldCat, next *catalog.Cat
 		if err != nil {
 			return err
 		}
-		rec := js.Global().Get("Object").New()
-		rec.Set("key", mountsKey)
-		rec.Set("value", v)
+		rec, err := newObject(map[string]any{"key": mountsKey, "value": safejs.Safe(v)})
+		if err != nil {
+			txn.Abort()
+			return err
+		}
 		if _, err := mounts.Put(rec); err != nil {
 			txn.Abort()
 			return mapErr(err)
@@ -809,7 +816,11 @@ func (b *Backend) Estimate() (usage, quota int64, err error) { return jsutil.Est
 
 // stringify is JSON.stringify(v).
 func stringify(v js.Value) ([]byte, error) {
-	s, err := safejs.Safe(js.Global().Get("JSON")).Call("stringify", safejs.Safe(v))
+	j, err := safejs.Global().Get("JSON")
+	if err != nil {
+		return nil, err
+	}
+	s, err := j.Call("stringify", safejs.Safe(v))
 	if err != nil {
 		return nil, err
 	}
@@ -822,7 +833,11 @@ func stringify(v js.Value) ([]byte, error) {
 
 // parse is JSON.parse(b).
 func parse(b []byte) (js.Value, error) {
-	v, err := safejs.Safe(js.Global().Get("JSON")).Call("parse", string(b))
+	j, err := safejs.Global().Get("JSON")
+	if err != nil {
+		return js.Value{}, err
+	}
+	v, err := j.Call("parse", string(b))
 	return safejs.Unsafe(v), err
 }
 

@@ -339,9 +339,9 @@ func (f *File) submit() error {
 		} else {
 			var rec safejs.Value
 			if rec, err = obj.New(); err == nil {
-				rec.Set("id", f.id)
-				rec.Set("index", float64(op.idx))
-				rec.Set("data", op.data)
+				err = errors.Join(rec.Set("id", f.id), rec.Set("index", float64(op.idx)), rec.Set("data", op.data))
+			}
+			if err == nil {
 				_, err = st.Put(safejs.Unsafe(rec))
 			}
 		}
@@ -437,10 +437,10 @@ var errBadChunk = errors.New("chunk record has no Uint8Array or ArrayBuffer data
 // (a missing record reads as zeros).
 func copyChunk(buf []byte, rec js.Value) error {
 	clear(buf)
-	if rec.Type() != js.TypeObject {
+	data, ok := field(rec, "data")
+	if !ok {
 		return nil
 	}
-	data := safejs.Safe(rec.Get("data"))
 	u8, err := safejs.Global().Get("Uint8Array")
 	if err != nil {
 		return err

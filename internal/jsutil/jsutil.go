@@ -56,9 +56,9 @@ func IO() (safejs.Value, error) {
 	return helpers, nil
 }
 
-// Call calls aerodiskIO[fn]. Helpers return {e: {name, message}} instead of
+// call calls aerodiskIO[fn] (io.go declares every helper Go uses). Helpers return {e: {name, message}} instead of
 // throwing, so exceptions arrive here with their names.
-func Call(fn string, args ...any) (safejs.Value, error) {
+func call(fn string, args ...any) (safejs.Value, error) {
 	h, err := IO()
 	if err != nil {
 		return safejs.Undefined(), err
@@ -88,7 +88,7 @@ func unwrap(v safejs.Value) (safejs.Value, error) {
 // {v: value} or {e: {name, message}} (aerodiskIO.settle), so rejections
 // keep their names. It must not be called from inside a js.Func callback.
 func Await(p safejs.Value) (safejs.Value, error) {
-	settled, err := Call("settle", p)
+	settled, err := call("settle", p)
 	if err != nil {
 		return settled, err
 	}
@@ -121,8 +121,8 @@ func Await(p safejs.Value) (safejs.Value, error) {
 	return r.v, r.err
 }
 
-// CallAwait calls an async helper and awaits its promise.
-func CallAwait(fn string, args ...any) (safejs.Value, error) {
+// callAwait calls an async helper and awaits its promise.
+func callAwait(fn string, args ...any) (safejs.Value, error) {
 	h, err := IO()
 	if err != nil {
 		return safejs.Undefined(), err
@@ -149,7 +149,7 @@ func MaybeYield() {
 		return
 	}
 	lastYield.Store(now)
-	CallAwait("yield")
+	callAwait("yield")
 }
 
 // Addr is the address of b's first byte in wasm linear memory, which is what
@@ -210,7 +210,7 @@ func Bool(v safejs.Value, prop string) (bool, error) {
 // origin), waiting for it: exclusive, or shared with other shared holders.
 // The returned function releases it; calling it again does nothing.
 func Lock(name string, exclusive bool) (func(), error) {
-	release, err := CallAwait("lock", name, exclusive)
+	release, err := callAwait("lock", name, exclusive)
 	if err != nil {
 		return nil, fmt.Errorf("taking the Web Lock %s: %w", name, err)
 	}
@@ -221,7 +221,7 @@ func Lock(name string, exclusive bool) (func(), error) {
 // function when another holder has it (shared locks coexist; exclusive ones
 // do not).
 func TryLock(name string, exclusive bool) (func(), error) {
-	release, err := CallAwait("tryLock", name, exclusive)
+	release, err := callAwait("tryLock", name, exclusive)
 	if err != nil {
 		return nil, fmt.Errorf("trying the Web Lock %s: %w", name, err)
 	}
@@ -248,7 +248,7 @@ func releaser(release safejs.Value) func() {
 // HeldLocks returns the names of the Web Locks held now in the origin
 // (navigator.locks.query()), by any tab.
 func HeldLocks() (map[string]bool, error) {
-	v, err := CallAwait("heldLocks")
+	v, err := callAwait("heldLocks")
 	if err != nil {
 		return nil, err
 	}
@@ -286,7 +286,7 @@ func Strings(v safejs.Value) ([]string, error) {
 
 // Estimate is navigator.storage.estimate(): usage and quota in bytes.
 func Estimate() (usage, quota int64, err error) {
-	v, err := CallAwait("estimate")
+	v, err := callAwait("estimate")
 	if err != nil {
 		return 0, 0, err
 	}

@@ -268,7 +268,7 @@ func (m *Manager) noteRecovery(r *Recovery) {
 // file that nothing names, minus records whose file is gone. It removes
 // nothing and touches no file.
 func (m *Manager) recover(why error) (*Recovery, *catalog.Catalog, error) {
-	rec := &Recovery{Reason: why.Error()}
+	rec := &Recovery{Reason: why.Error(), Recovered: []RecoveredDisk{}, Unlisted: []string{}}
 	gens, err := m.b.CatalogGenerations()
 	if err != nil {
 		return nil, nil, err

@@ -159,8 +159,8 @@ func TestTamperedCatalog(t *testing.T) {
 		name    string
 		tamper  func(dir string)
 		errName manager.ErrorKind // the open fails with this kind (0: it succeeds)
-		from    string   // the recovery's source generation ("" none, "-" no recovery)
-		rebuilt []string // disks rebuilt from their files
+		from    string            // the recovery's source generation ("" none, "-" no recovery)
+		rebuilt []string          // disks rebuilt from their files
 	}{
 		{"zero bytes", write(""), 0, "metadata.json.prev", []string{c.ID}},
 		{"whitespace", write(" \n\t "), 0, "metadata.json.prev", []string{c.ID}},
@@ -194,7 +194,7 @@ func TestTamperedCatalog(t *testing.T) {
 		{"wrong types in a record", write(strings.Replace(good, fmt.Sprintf(`"name":%q`, b.Name), `"name":42,"sizeBytes":"big"`, 1)), 0, "-", nil},
 		{"a mount of the wrong type", write(strings.Replace(good, `{`, `{"mounts":{"hddId":7,"cdId":["x"]},`, 1)), 0, "-", nil},
 		{"a record that is not an object", write(strings.Replace(good, `"disks":{`, `"disks":{"junk":5,`, 1)), 0, "-", nil},
-		{"an entry whose file is missing", write(strings.Replace(good, `"disks":{`, fmt.Sprintf(`"disks":{"ghost":{"id":"ghost","name":"ghost","backend":"opfs","kind":"hdd","format":"raw","fileName":"ghost.img","sizeBytes":512,"checksum":null},`), 1)), 0, "-", nil},
+		{"an entry whose file is missing", write(strings.Replace(good, `"disks":{`, `"disks":{"ghost":{"id":"ghost","name":"ghost","backend":"opfs","kind":"hdd","format":"raw","fileName":"ghost.img","sizeBytes":512,"checksum":null},`, 1)), 0, "-", nil},
 	}
 	if strings.Contains(good, `"mounts"`) {
 		t.Fatal("the library's catalog has mounts: the mount case would write a second key")

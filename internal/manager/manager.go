@@ -213,7 +213,7 @@ func (m *Manager) CreateBlank(ctx context.Context, o BlankOptions) (*catalog.Dis
 		return nil, err
 	}
 	if o.SizeBytes <= 0 || o.SizeBytes%512 != 0 || o.SizeBytes > MaxDiskSize {
-		return nil, diskerr.New("", catalog.ErrInvalid, "a disk size must be a positive multiple of 512 bytes up to %s, not %d", sizefmt.Human(MaxDiskSize), o.SizeBytes)
+		return nil, diskerr.New("", catalog.ErrInvalid, "a disk size must be a positive multiple of 512 bytes up to %s (%s), not %d", sizefmt.Exact(MaxDiskSize), sizefmt.Human(MaxDiskSize), o.SizeBytes)
 	}
 	if err := catalog.ValidateName(o.Name); err != nil {
 		return nil, err
@@ -419,15 +419,13 @@ func (discard) WriteAt(p []byte, off int64) (int, error) { return len(p), nil }
 func storedBytes(img formats.Image) (int64, error) {
 	var n int64
 	bs := int64(sparse.ChooseBlockSize(img.Size()))
-	for off := int64(0); off < img.Size(); {
-		e, err := img.Extent(off, img.Size()-off)
+	for e, err := range formats.Extents(img, 0, img.Size()) {
 		if err != nil {
 			return 0, err
 		}
 		if e.Kind == formats.Data {
-			n += (e.Off+e.Len+bs-1)/bs*bs - e.Off/bs*bs
+			n += (e.End()+bs-1)/bs*bs - e.Off/bs*bs
 		}
-		off += e.Len
 	}
 	return sparse.FileSize(img.Size(), uint32(bs), (min(n, img.Size())+bs-1)/bs)
 }
@@ -527,8 +525,15 @@ func checkKind(kind, def string) (string, error) {
 	return "", diskerr.New("", catalog.ErrInvalid, "kind must be hdd, cd or floppy, not %q", kind)
 }
 
-// floppySizes are the capacities treated as floppies by default.
-var floppySizes = map[int64]bool{409600: true, 819200: true, 737280: true, 1474560: true, 2949120: true}
+// floppySizes are the capacities treated as floppies by default
+// (floppyList, in order).
+var floppySizes = func() map[int64]bool {
+	m := map[int64]bool{}
+	for _, s := range floppyList {
+		m[s] = true
+	}
+	return m
+}()
 
 func defaultKind(f formats.Format, size int64) string {
 	switch {

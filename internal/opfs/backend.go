@@ -7,8 +7,6 @@ import (
 	"io/fs"
 	"strings"
 
-	"github.com/hack-pad/safejs"
-
 	"aerodisk/internal/catalog"
 	"aerodisk/internal/diskerr"
 	"aerodisk/internal/jsutil"
@@ -31,13 +29,13 @@ const (
 
 // Backend is a manager.Backend over an OPFS directory (aero/disks).
 type Backend struct {
-	dir safejs.Value // FileSystemDirectoryHandle
+	dir jsutil.Dir // aero/disks
 }
 
 // Open returns the backend over navigator.storage.getDirectory()/aero/disks,
 // creating the directories.
 func Open() (*Backend, error) {
-	dir, err := jsutil.CallAwait("disksDir")
+	dir, err := jsutil.DisksDir()
 	if err != nil {
 		return nil, fmt.Errorf("opening OPFS aero/disks: %w", err)
 	}
@@ -46,23 +44,14 @@ func Open() (*Backend, error) {
 
 // Supported reports whether sync access handles exist here.
 func Supported() bool {
-	v, err := jsutil.Call("opfsSupported")
-	if err != nil {
-		return false
-	}
-	ok, _ := v.Bool()
-	return ok
+	return jsutil.OPFSSupported()
 }
 
 func (b *Backend) Name() string { return "opfs" }
 
 // exists reports whether the directory has an entry called name.
 func (b *Backend) exists(name string) (bool, error) {
-	v, err := jsutil.CallAwait("exists", b.dir, name)
-	if err != nil {
-		return false, err
-	}
-	return v.Bool()
+	return jsutil.Exists(b.dir, name)
 }
 
 // Create takes the file's lease, then creates <name>.aerodisk-partial.
@@ -83,7 +72,7 @@ func (b *Backend) Create(name string) (manager.NewFile, error) {
 	if release == nil {
 		return nil, diskerr.New("", manager.ErrInUse, "%s is being written in another tab", name)
 	}
-	h, err := jsutil.CallAwait("createFile", b.dir, name+PendingSuffix)
+	h, err := jsutil.CreateFile(b.dir, name+PendingSuffix)
 	if err != nil {
 		release()
 		return nil, mapErr(name, err)
@@ -95,7 +84,7 @@ func (b *Backend) Open(name string, writable bool) (manager.File, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
-	h, err := jsutil.CallAwait("openFile", b.dir, name, writable)
+	h, err := jsutil.OpenFile(b.dir, name, writable, false)
 	if err != nil {
 		return nil, mapErr(name, err)
 	}
@@ -110,7 +99,7 @@ func (b *Backend) Remove(name string) error {
 }
 
 func (b *Backend) remove(name string) error {
-	_, err := jsutil.CallAwait("removeFile", b.dir, name)
+	err := jsutil.RemoveFile(b.dir, name)
 	if jsutil.IsDOM(err, "NotFoundError") {
 		return nil
 	}
@@ -119,11 +108,7 @@ func (b *Backend) remove(name string) error {
 
 // entries lists the directory's file names.
 func (b *Backend) entries() ([]string, error) {
-	v, err := jsutil.CallAwait("listFiles", b.dir)
-	if err != nil {
-		return nil, err
-	}
-	return jsutil.Strings(v)
+	return jsutil.ListFiles(b.dir)
 }
 
 func (b *Backend) Files() ([]string, error) {
@@ -173,7 +158,7 @@ func (b *Backend) Settle(name string, keep bool) error {
 		}
 		return err
 	}
-	_, err := jsutil.CallAwait("renameFile", b.dir, name+PendingSuffix, name)
+	err := jsutil.RenameFile(b.dir, name+PendingSuffix, name)
 	return mapErr(name, err)
 }
 
@@ -188,15 +173,14 @@ func (b *Backend) CatalogGenerations() ([]manager.Generation, error) {
 	var gens []manager.Generation
 	for _, name := range []string{MetadataName, metadataTemp, metadataPrev} {
 		g := manager.Generation{Name: name}
-		v, err := jsutil.CallAwait("readText", b.dir, name)
+		text, err := jsutil.ReadText(b.dir, name)
 		switch {
 		case jsutil.IsDOM(err, "NotFoundError"):
 			g.Missing = true
 		case err != nil:
 			g.Err = err
 		default:
-			s, err := v.String()
-			g.Data, g.Err = []byte(s), err
+			g.Data = []byte(text)
 		}
 		gens = append(gens, g)
 	}
@@ -228,7 +212,7 @@ func (b *Backend) WriteCatalog(old manager.Generation, oldCat, next *catalog.Cat
 	if err := b.writeWhole(metadataTemp, data); err != nil {
 		return err
 	}
-	if _, err := jsutil.CallAwait("replaceFile", b.dir, metadataTemp, MetadataName); err != nil {
+	if err := jsutil.ReplaceFile(b.dir, metadataTemp, MetadataName); err != nil {
 		return fmt.Errorf("replacing %s: %w", MetadataName, err)
 	}
 	return nil
@@ -237,7 +221,7 @@ func (b *Backend) WriteCatalog(old manager.Generation, oldCat, next *catalog.Cat
 // writeWhole replaces the content of name (created if missing) with data,
 // flushed.
 func (b *Backend) writeWhole(name string, data []byte) error {
-	h, err := jsutil.CallAwait("openFile", b.dir, name, true, true)
+	h, err := jsutil.OpenFile(b.dir, name, true, true)
 	if err != nil {
 		return mapErr(name, err)
 	}
@@ -271,7 +255,7 @@ func (p *pendingFile) Finish() error {
 	if err := p.File.Close(); err != nil {
 		return err
 	}
-	if _, err := jsutil.CallAwait("renameFile", p.b.dir, p.name+PendingSuffix, p.name); err != nil {
+	if err := jsutil.RenameFile(p.b.dir, p.name+PendingSuffix, p.name); err != nil {
 		return mapErr(p.name, err)
 	}
 	p.ended = true
@@ -295,7 +279,7 @@ func (b *Backend) Estimate() (usage, quota int64, err error) { return jsutil.Est
 // ExportDir is where exportDiskToFile's fallback writes its temporary file
 // (aero/exports), whichever backend holds the disks.
 func ExportDir() (*Dir, error) {
-	d, err := jsutil.CallAwait("exportsDir")
+	d, err := jsutil.ExportsDir()
 	if err != nil {
 		return nil, err
 	}
@@ -303,11 +287,11 @@ func ExportDir() (*Dir, error) {
 }
 
 // Dir is a plain OPFS directory (used for temporary exports).
-type Dir struct{ h safejs.Value }
+type Dir struct{ h jsutil.Dir }
 
 // Create creates (or truncates) a file for writing.
 func (d *Dir) Create(name string) (*File, error) {
-	h, err := jsutil.CallAwait("openFile", d.h, name, true, true)
+	h, err := jsutil.OpenFile(d.h, name, true, true)
 	if err != nil {
 		return nil, mapErr(name, err)
 	}
@@ -317,7 +301,7 @@ func (d *Dir) Create(name string) (*File, error) {
 
 // Remove deletes a file; a missing one is fine.
 func (d *Dir) Remove(name string) error {
-	_, err := jsutil.CallAwait("removeFile", d.h, name)
+	err := jsutil.RemoveFile(d.h, name)
 	if jsutil.IsDOM(err, "NotFoundError") {
 		return nil
 	}
@@ -326,8 +310,7 @@ func (d *Dir) Remove(name string) error {
 
 // Clear removes every file not held open elsewhere.
 func (d *Dir) Clear() error {
-	_, err := jsutil.CallAwait("clearDir", d.h)
-	return err
+	return jsutil.ClearDir(d.h)
 }
 
 func checkName(name string) error {

@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/hack-pad/safejs"
-
 	"aerodisk/internal/diskerr"
 	"aerodisk/internal/jsutil"
 	"aerodisk/internal/manager"
@@ -21,7 +19,7 @@ import (
 // File is an open sync access handle.
 type File struct {
 	name     string
-	h        safejs.Value
+	h        jsutil.Handle
 	writable bool
 	closed   bool
 }
@@ -54,13 +52,13 @@ func (f *File) transfer(op string, p []byte, off int64) (done int, short bool, e
 	jsutil.MaybeYield()
 	for done < len(p) {
 		q := p[done:min(len(p), done+ioChunk)]
-		v, err := jsutil.Call(op, f.h, jsutil.Addr(q), len(q), off+int64(done))
+		io := jsutil.HandleRead
+		if op == "write" {
+			io = jsutil.HandleWrite
+		}
+		n, err := io(f.h, q, off+int64(done))
 		if err != nil {
 			return done, false, f.err(op, err)
-		}
-		n, err := v.Int()
-		if err != nil {
-			return done, false, err
 		}
 		done += n
 		if n < len(q) {
@@ -71,22 +69,16 @@ func (f *File) transfer(op string, p []byte, off int64) (done int, short bool, e
 }
 
 func (f *File) Truncate(size int64) error {
-	_, err := jsutil.Call("truncate", f.h, size)
-	return f.err("truncate", err)
+	return f.err("truncate", jsutil.HandleTruncate(f.h, size))
 }
 
 func (f *File) Size() (int64, error) {
-	v, err := jsutil.Call("getSize", f.h)
-	if err != nil {
-		return 0, f.err("getSize", err)
-	}
-	n, err := v.Float()
-	return int64(n), err
+	n, err := jsutil.HandleSize(f.h)
+	return n, f.err("getSize", err)
 }
 
 func (f *File) Flush() error {
-	_, err := jsutil.Call("flush", f.h)
-	return f.err("flush", err)
+	return f.err("flush", jsutil.HandleFlush(f.h))
 }
 
 func (f *File) Close() error {
@@ -94,16 +86,8 @@ func (f *File) Close() error {
 		return nil
 	}
 	f.closed = true
-	_, err := jsutil.Call("close", f.h)
-	return f.err("close", err)
+	return f.err("close", jsutil.HandleClose(f.h))
 }
-
-// Handle is the FileSystemSyncAccessHandle, for I/O done in the worker's
-// JavaScript (stream chunks written without passing through Go memory).
-func (f *File) Handle() safejs.Value { return f.h }
-
-// MapErr maps an exception from I/O on this file to the manager's errors.
-func (f *File) MapErr(op string, err error) error { return f.err(op, err) }
 
 // err maps DOMExceptions to the manager's errors.
 func (f *File) err(op string, err error) error {

@@ -259,13 +259,13 @@ func AeroImportCheck(r io.ReaderAt, size int64) error {
 // AeroCheck requires every one of Aero's checks to accept the file.
 func AeroCheck(r io.ReaderAt, size int64) error {
 	if err := AeroImportCheck(r, size); err != nil {
-		return fmt.Errorf("Aero's import check (disk_worker.ts): %w", err)
+		return fmt.Errorf("the import check of Aero (disk_worker.ts): %w", err)
 	}
 	if err := AeroTSOpen(r, size); err != nil {
-		return fmt.Errorf("Aero's TS reader (opfs_sparse.ts): %w", err)
+		return fmt.Errorf("the TS reader of Aero (opfs_sparse.ts): %w", err)
 	}
 	if err := AeroRustOpen(r, size); err != nil {
-		return fmt.Errorf("Aero's Rust reader (sparse.rs): %w", err)
+		return fmt.Errorf("the Rust reader of Aero (sparse.rs): %w", err)
 	}
 	return nil
 }

@@ -60,9 +60,9 @@ func TestErrorMessagesForPeople(t *testing.T) {
 		want string
 	}{
 		{importErr, "This dc42 image is damaged or incomplete: file is 5000 bytes, header says 409684 (84 + 409600 data + 0 tags)."},
-		{sizeErr, "A disk size must be a positive multiple of 512 bytes up to 2 TiB, not 1000."},
+		{sizeErr, "A disk size must be a positive multiple of 512 bytes up to 2,199,023,255,552 bytes (2.2 TB), not 1000."},
 		{getErr, "That disk does not exist (it may have been deleted in another tab)."},
-		{&manager.SpaceError{Need: 3 << 30, Free: 1 << 30}, "This disk needs 3 GiB but only 1 GiB is free."},
+		{&manager.SpaceError{Need: 3 << 30, Free: 1 << 30}, "This disk needs 3.22 GB but only 1.07 GB is free."},
 		{diskerr.New("", manager.ErrQuota, "%s: wrote 5 of 9 bytes", "x.img"), msgQuota},
 		{&catalog.RemoteError{Name: "Win98"}, "“Win98” is a remote disk: its bytes live on a server, and remote disks are not supported here yet. It stays listed and untouched."},
 		{fmt.Errorf("metadata.json: %w", catalog.ErrNewer), msgNewer},
@@ -73,5 +73,16 @@ func TestErrorMessagesForPeople(t *testing.T) {
 		if got := ErrorMessage(tc.err); got != tc.want {
 			t.Errorf("%v:\n got %q\nwant %q", tc.err, got, tc.want)
 		}
+	}
+}
+
+// A sentence that starts with a quotation mark keeps it whole: the first
+// character is a rune, not a byte.
+func TestSentenceKeepsLeadingRune(t *testing.T) {
+	if got := sentence("“lots” is not a size"); got != "“lots” is not a size." {
+		t.Fatalf("sentence = %q", got)
+	}
+	if got := sentence("élan"); got != "Élan." {
+		t.Fatalf("sentence = %q", got)
 	}
 }

@@ -121,11 +121,21 @@ export async function opfsRead(path, name) {
 // page's ?backend= (opfs by default).
 export const backend = new URLSearchParams(location.search).get("backend") || "opfs";
 
-// open opens the DiskManager into globalThis.dm and returns it.
+// open opens the DiskManager into globalThis.dm and returns it, with the
+// test build's debug calls (wasm/testhooks.go) as methods.
 export async function open(opts = { backend }) {
   const { DiskManager } = await import("/web/disk_manager.js");
-  globalThis.dm = await DiskManager.open(opts);
+  globalThis.dm = withTestHooks(await DiskManager.open(opts));
   return globalThis.dm;
+}
+
+// withTestHooks adds the test build's debug operations to a DiskManager:
+// _debugStats() (wasm memory, stream readers, the worker's start-up time)
+// and _debugCrashHelper() (the helper worker dies as a crash would kill it).
+export function withTestHooks(dm) {
+  dm._debugStats = async () => ({ ...(await dm._call("debugStats")), workerReadyMs: dm._readyMs });
+  dm._debugCrashHelper = () => dm._call("debugCrashHelper");
+  return dm;
 }
 
 // The IndexedDB side, read directly (not through the code under test).

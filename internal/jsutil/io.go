@@ -1,0 +1,279 @@
+//go:build js && wasm
+
+package jsutil
+
+import (
+	"context"
+	"errors"
+
+	"github.com/hack-pad/safejs"
+)
+
+// The whole Go↔JS boundary of the worker: every helper of self.aerodiskIO
+// (web/disk_worker.js) that Go calls, as a typed function. Nothing outside
+// this package calls a helper by name. Each JS helper returns {e: {name,
+// message}} instead of throwing and settles its promise as {v} or {e}, so a
+// failure arrives here as a *DOMError that keeps its name, never a panic.
+//
+// What JS does behind these is I/O only — move bytes between a File's
+// stream, a sync access handle, Go memory and the checksum worker, and
+// report facts (a count, whether a buffer is all zeros). Every decision
+// (sizes, what to store, what to checksum, what a failure means) is made in
+// Go (docs/browser.md, "The seam").
+
+// Handle is a FileSystemSyncAccessHandle.
+type Handle struct{ v safejs.Value }
+
+// Dir is a FileSystemDirectoryHandle.
+type Dir struct{ v safejs.Value }
+
+// Blob is a File (or Blob) the page handed over.
+type Blob struct{ v safejs.Value }
+
+// NewBlob wraps a File received in a message.
+func NewBlob(v safejs.Value) Blob { return Blob{v} }
+
+// Value is the File itself, for a message that hands it on.
+func (b Blob) Value() safejs.Value { return b.v }
+
+// Stream is a File's stream being read: its reader and state.
+type Stream struct{ v safejs.Value }
+
+// CRCJob is a checksum job at the helper worker.
+type CRCJob struct{ id int }
+
+func intOf(v safejs.Value, err error) (int, error) {
+	if err != nil {
+		return 0, err
+	}
+	f, err := v.Float()
+	return int(f), err
+}
+
+// --- sync access handles: bytes straight between Go memory and the file ---
+
+// HandleRead reads len(p) bytes at off into p (fewer at the end of the file).
+func HandleRead(h Handle, p []byte, off int64) (int, error) {
+	return intOf(call("read", h.v, Addr(p), len(p), off))
+}
+
+// HandleWrite writes p at off and returns the bytes written (fewer: no space).
+func HandleWrite(h Handle, p []byte, off int64) (int, error) {
+	return intOf(call("write", h.v, Addr(p), len(p), off))
+}
+
+func HandleTruncate(h Handle, size int64) error { _, err := call("truncate", h.v, size); return err }
+
+func HandleSize(h Handle) (int64, error) {
+	n, err := intOf(call("getSize", h.v))
+	return int64(n), err
+}
+
+func HandleFlush(h Handle) error { _, err := call("flush", h.v); return err }
+func HandleClose(h Handle) error { _, err := call("close", h.v); return err }
+
+// --- OPFS directories ---
+
+// OPFSSupported reports whether sync access handles exist here.
+func OPFSSupported() bool {
+	v, err := call("opfsSupported")
+	if err != nil {
+		return false
+	}
+	ok, _ := v.Bool()
+	return ok
+}
+
+// DisksDir is aero/disks (created if missing); ExportsDir is aero/exports.
+func DisksDir() (Dir, error)   { v, err := callAwait("disksDir"); return Dir{v}, err }
+func ExportsDir() (Dir, error) { v, err := callAwait("exportsDir"); return Dir{v}, err }
+
+// CreateFile creates name (failing if it exists) and opens it read-write.
+func CreateFile(d Dir, name string) (Handle, error) {
+	v, err := callAwait("createFile", d.v, name)
+	return Handle{v}, err
+}
+
+// OpenFile opens name, writable or read-only; create makes it if missing.
+func OpenFile(d Dir, name string, writable, create bool) (Handle, error) {
+	v, err := callAwait("openFile", d.v, name, writable, create)
+	return Handle{v}, err
+}
+
+func RemoveFile(d Dir, name string) error { _, err := callAwait("removeFile", d.v, name); return err }
+
+// Exists reports whether d has an entry called name.
+func Exists(d Dir, name string) (bool, error) {
+	v, err := callAwait("exists", d.v, name)
+	if err != nil {
+		return false, err
+	}
+	return v.Bool()
+}
+
+// RenameFile renames from to to, within d; to must not exist.
+func RenameFile(d Dir, from, to string) error {
+	_, err := callAwait("renameFile", d.v, from, to)
+	return err
+}
+
+// ReplaceFile moves tmp over name.
+func ReplaceFile(d Dir, tmp, name string) error {
+	_, err := callAwait("replaceFile", d.v, tmp, name)
+	return err
+}
+
+// ListFiles lists d's files.
+func ListFiles(d Dir) ([]string, error) {
+	v, err := callAwait("listFiles", d.v)
+	if err != nil {
+		return nil, err
+	}
+	return Strings(v)
+}
+
+// ClearDir removes every file of d not held open elsewhere.
+func ClearDir(d Dir) error { _, err := callAwait("clearDir", d.v); return err }
+
+// ReadText reads name as text.
+func ReadText(d Dir, name string) (string, error) {
+	v, err := callAwait("readText", d.v, name)
+	if err != nil {
+		return "", err
+	}
+	return v.String()
+}
+
+// --- inputs: a File, at random offsets and as a stream ---
+
+// BlobReadAt reads up to len(p) bytes at off into p (FileReaderSync).
+func BlobReadAt(b Blob, p []byte, off int64) (int, error) {
+	return intOf(call("readFileAt", b.v, off, len(p), Addr(p)))
+}
+
+// OpenStream starts reading b's stream, with a BYOB reader where the
+// browser offers one.
+func OpenStream(b Blob) (Stream, error) { v, err := call("openStream", b.v); return Stream{v}, err }
+
+// StreamRead fills p from the stream (fewer bytes only at its end).
+func StreamRead(s Stream, p []byte) (int, error) {
+	return intOf(callAwait("streamRead", s.v, Addr(p), len(p)))
+}
+
+// CloseStream cancels the stream's reader.
+func CloseStream(s Stream) { call("closeStream", s.v) }
+
+// --- the checksum worker (the helper) ---
+
+// CRCBegin starts a checksum job whose bytes travel in count buffers of
+// bufBytes each, lent by the disk worker and given back by the helper.
+func CRCBegin(bufBytes, count int) (CRCJob, error) {
+	id, err := intOf(call("crcBegin", bufBytes, count))
+	return CRCJob{id}, err
+}
+
+// StreamCopy moves up to n bytes from the stream into h at at, each piece
+// written as it arrives and each full buffer then sent to job, and returns
+// the bytes moved (fewer: the stream ended).
+func StreamCopy(s Stream, h Handle, at, n int64, job CRCJob) (int64, error) {
+	got, err := intOf(callAwait("streamCopy", s.v, h.v, at, n, job.id))
+	return int64(got), err
+}
+
+// Chunk is one buffer of a stream, held in JS: its bytes, their count, and
+// whether they are all zeros.
+type Chunk struct {
+	Data safejs.Value // a Uint8Array that owns its buffer
+	N    int
+	Zero bool
+}
+
+// StreamChunk reads the stream's next n bytes (fewer at its end) into one
+// of job's buffers; ok is false at the end of the stream.
+func StreamChunk(s Stream, n int, job CRCJob) (c Chunk, ok bool, err error) {
+	v, err := callAwait("streamChunk", s.v, n, job.id)
+	if err != nil || v.IsNull() || v.IsUndefined() {
+		return Chunk{}, false, err
+	}
+	if c.Data, err = v.Get("chunk"); err != nil {
+		return Chunk{}, false, err
+	}
+	nn, err := Int(v, "n")
+	if err != nil {
+		return Chunk{}, false, err
+	}
+	c.N = int(nn)
+	c.Zero, _ = Bool(v, "zero")
+	return c, true, nil
+}
+
+// CRCPost sends chunks (already stored: a put copies its value) to job.
+func CRCPost(job CRCJob, chunks []safejs.Value) error {
+	arr, err := safejs.Global().Get("Array")
+	if err == nil {
+		arr, err = arr.New()
+	}
+	for i := 0; err == nil && i < len(chunks); i++ {
+		err = arr.SetIndex(i, chunks[i])
+	}
+	if err != nil {
+		return err
+	}
+	_, err = callAwait("crcPost", job.id, arr)
+	return err
+}
+
+// ErrNoChecksum: the helper gave no checksum (it died during the job).
+var ErrNoChecksum = errors.New("the checksum worker sent no checksum")
+
+// CRCEnd waits for job's CRC32.
+func CRCEnd(job CRCJob) (uint32, error) {
+	v, err := callAwait("crcEnd", job.id)
+	if err != nil {
+		return 0, err
+	}
+	crc, err := v.Float()
+	if err != nil {
+		return 0, ErrNoChecksum
+	}
+	return uint32(crc), nil
+}
+
+// CRCCancel abandons job.
+func CRCCancel(job CRCJob) { call("crcCancel", job.id) }
+
+// WarmHelper starts the helper worker now, so it is ready when needed.
+func WarmHelper() { call("warmHelper") }
+
+// DeflateStart copies p to the helper to be compressed as one deflate
+// segment and returns the request's id.
+func DeflateStart(p []byte) (safejs.Value, error) { return call("deflateStart", Addr(p), len(p)) }
+
+// DeflateWait waits for request id: {seg: Uint8Array, crc} or {error}.
+func DeflateWait(id safejs.Value) (safejs.Value, error) { return callAwait("deflateWait", id) }
+
+// --- messages to the page ---
+
+// Post posts msg to the page (structured clone).
+func Post(msg safejs.Value) error { _, err := call("post", msg); return err }
+
+// PostChunk posts a copy of p to the page as request id's export chunk.
+func PostChunk(id int, p []byte) error { _, err := call("postChunk", id, Addr(p), len(p)); return err }
+
+// Ready tells the page (or the disk worker, in the helper) that Go has
+// started.
+func Ready() error { _, err := call("ready"); return err }
+
+// --- test hooks (present only in the test build's worker, web/test) ---
+
+// TestHook calls a test-only helper by name; in a production worker it
+// fails (the helper does not exist).
+func TestHook(name string, args ...any) (safejs.Value, error) { return call(name, args...) }
+
+// StreamSink is a backend file that takes a File's stream straight from the
+// worker's JS, without passing its bytes through Go memory, handing each
+// buffer to a checksum job as it goes: the fast import. Both backends'
+// files implement it (internal/opfs, internal/idb).
+type StreamSink interface {
+	TakeStream(ctx context.Context, s Stream, size int64, job CRCJob, progress func(done int64)) error
+}
