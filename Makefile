@@ -64,7 +64,9 @@ FUZZ_TARGETS = \
 	./internal/formats:FuzzDC42 \
 	./internal/formats:FuzzISO \
 	./internal/formats:FuzzDetectAndRead \
-	./internal/sparse:FuzzAeroSpar
+	./internal/sparse:FuzzAeroSpar \
+	./internal/layer:FuzzLayer \
+	./internal/layer:FuzzDelta
 fuzz: deps
 	@set -e; for t in $(FUZZ_TARGETS); do \
 	  pkg=$${t%%:*}; fn=$${t##*:}; \

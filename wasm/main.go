@@ -8,10 +8,12 @@
 //	page → worker  {id, op, args}          a request
 //	               {op: "abort", target}   cancel request `target`
 //	               {op: "pull", target}    the page wants one more export chunk
+//	               {id, op: "devRead"|"devWrite"|…, args: {dev, …}}  a block device request (device.go)
 //	worker → page  {ready: true}           once, when the module has started
 //	               {id, progress}          {phase, processedBytes, totalBytes, bytesPerSecond}
 //	               {id, chunk}             export data (an ArrayBuffer, transferred)
 //	               {id, ok: true, json}    the result, JSON-encoded
+//	               {id, ok: true, bytes}   a device read's bytes (an ArrayBuffer, transferred)
 //	               {id, ok: false, error}  {name, message}: name is one of the API's error names
 package main
 
@@ -88,6 +90,9 @@ func (w *worker) onMessage(msg safejs.Value) {
 		case r.credits <- struct{}{}:
 		default: // the page never asks for more than the buffer holds
 		}
+		return
+	case "devRead", "devWrite", "devDiscard", "devFlush", "devClose":
+		w.onDeviceMessage(op, msg)
 		return
 	}
 	id, _ := jsutil.Int(msg, "id")

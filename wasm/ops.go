@@ -4,9 +4,11 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/hack-pad/safejs"
 
@@ -59,7 +61,7 @@ func (w *worker) dispatch(r *request) (any, error) {
 }
 
 // stringArgs are the arguments that must be strings (or absent, or null).
-var stringArgs = []string{"id", "name", "kind", "fileName", "hddId", "cdId", "text"}
+var stringArgs = []string{"id", "name", "kind", "fileName", "hddId", "cdId", "text", "mode", "baseId", "checkpointId"}
 
 // run performs one request; str reads a string argument.
 func (dm *diskManager) run(r *request, m *manager.Manager, a safejs.Value, str func(string) string) (any, error) {
@@ -71,7 +73,9 @@ func (dm *diskManager) run(r *request, m *manager.Manager, a safejs.Value, str f
 	case "getDisk":
 		return m.Get(str("id"))
 	case "exportable":
-		return m.Exportable(str("id"))
+		gz, _ := jsutil.Bool(a, "gzip")
+		delta, _ := jsutil.Bool(a, "delta")
+		return m.ExportableWith(str("id"), manager.ExportOptions{Gzip: gz, Delta: delta, CheckpointID: str("checkpointId")})
 	case "probeFile":
 		file, err := a.Get("file")
 		if err != nil {
@@ -106,9 +110,11 @@ func (dm *diskManager) run(r *request, m *manager.Manager, a safejs.Value, str f
 		return m.Import(r.ctx, in, manager.ImportOptions{Name: str("name"), Kind: str("kind"), Convert: conv, Progress: progressPoster(r.id)})
 	case "exportDisk":
 		gz, _ := jsutil.Bool(a, "gzip")
+		delta, _ := jsutil.Bool(a, "delta")
 		cw := &chunkWriter{r: r}
 		bw := bufio.NewWriterSize(cw, chunkSize)
-		if err := m.Export(r.ctx, str("id"), manager.ExportOptions{Gzip: gz, Progress: progressPoster(r.id)}, bw); err != nil {
+		o := manager.ExportOptions{Gzip: gz, Progress: progressPoster(r.id), CheckpointID: str("checkpointId"), Delta: delta}
+		if err := m.Export(r.ctx, str("id"), o, bw); err != nil {
 			return nil, err
 		}
 		return nil, bw.Flush()
@@ -120,6 +126,10 @@ func (dm *diskManager) run(r *request, m *manager.Manager, a safejs.Value, str f
 		return m.Rename(str("id"), str("name"))
 	case "deleteDisk":
 		return nil, m.Delete(str("id"))
+	case "openDisk":
+		return dm.openDisk(r, str)
+	case "devCloseAll":
+		return closeDevices()
 	case "getMounts":
 		return m.Mounts()
 	case "setMounts":
@@ -140,6 +150,9 @@ func (dm *diskManager) run(r *request, m *manager.Manager, a safejs.Value, str f
 			}
 		}
 		return m.SetMounts(ch)
+	}
+	if op, ok := layerOps[r.op]; ok {
+		return op(r, m, a, str)
 	}
 	return nil, diskerr.New("", catalog.ErrInvalid, "unknown operation %q", r.op)
 }
@@ -187,9 +200,15 @@ func (w *worker) open(r *request) (any, error) {
 	m.GzipHelpers = make(chan gzipx.Compressor, 2)
 	m.GzipHelpers <- &remoteCompressor{}
 	m.GzipHelpers <- &remoteCompressor{}
+	// A merge yields to the event loop between its ~5 ms steps, so block
+	// requests and other calls are answered while it runs.
+	m.Yield = func() { time.Sleep(time.Millisecond) }
 	w.mu.Lock()
 	w.dm = &diskManager{m: m}
 	w.mu.Unlock()
+	// Merges and commits a killed tab left unfinished resume in the
+	// background; their disks refuse layer operations until then.
+	go m.ResumePending(context.Background())
 	// Without sync access handles the page downloads exports another way.
 	// The report says what opening recovered or swept.
 	return map[string]any{"backend": b.Name(), "tempExports": tempExports, "report": m.Report()}, nil
@@ -212,7 +231,9 @@ func (dm *diskManager) exportToTemp(r *request) (any, error) {
 	}
 	sw := &seqWriter{w: f}
 	bw := bufio.NewWriterSize(sw, chunkSize)
-	err = dm.m.Export(r.ctx, id, manager.ExportOptions{Gzip: gz, Progress: progressPoster(r.id)}, bw)
+	cp, _ := jsutil.Str(r.args, "checkpointId")
+	delta, _ := jsutil.Bool(r.args, "delta")
+	err = dm.m.Export(r.ctx, id, manager.ExportOptions{Gzip: gz, Progress: progressPoster(r.id), CheckpointID: cp, Delta: delta}, bw)
 	if err == nil {
 		err = bw.Flush()
 	}

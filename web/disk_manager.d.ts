@@ -3,12 +3,18 @@
 
 export type Backend = "opfs" | "idb";
 export type DiskKind = "hdd" | "cd" | "floppy";
-export type DiskFormat = "raw" | "iso" | "qcow2" | "vhd" | "dc42" | "aerospar";
+export type DiskFormat = "raw" | "iso" | "qcow2" | "vhd" | "dc42" | "aerospar" | "aerolayr" | "overlay";
 
 export interface Checksum {
   algorithm: "crc32";
   /** 8 lowercase hex digits */
   value: string;
+  /**
+   * true: the disk was written through a block device since value was
+   * computed, so value no longer describes it; verifyDisk records a new one.
+   * Absent when false.
+   */
+  stale?: boolean;
 }
 
 export interface DiskMeta {
@@ -46,6 +52,33 @@ export interface DiskMeta {
     /** "file" (rebuilt from the file's header) or the catalog generation it was taken from */
     from: string;
   };
+  /** an overlay's base disk (docs/overlays.md) */
+  parentId?: string;
+  /** the overlay openDisk's mode "overlay" uses for its base */
+  defaultOverlay?: boolean;
+  /** the layers kept on top of the disk's base; absent for a disk that is its file alone */
+  layers?: Layers;
+  checkpoints?: Checkpoint[];
+  /** layer files this manager stopped using and removes */
+  garbage?: string[];
+  /** a merge or commit to finish before layer operations run again */
+  pending?: { op: "merge-up" | "commit"; from?: string; into?: string; startedAtMs: number };
+}
+
+/** A disk's layer tree: the head's chain is the disk as it reads now. */
+export interface Layers {
+  blockSize: number;
+  head: string;
+  nodes: { id: string; fileName: string; parent: string; createdAtMs: number }[];
+}
+
+/** A frozen state of a disk (DiskManager.checkpoint). */
+export interface Checkpoint {
+  id: string;
+  name: string;
+  createdAtMs: number;
+  /** the frozen layer ("" the disk's base) */
+  layer: string;
 }
 
 /** A disk rebuilt from its file when no usable catalog named it. */
@@ -97,7 +130,7 @@ export interface VerifyResult {
 }
 
 export interface Progress {
-  phase: "import" | "convert" | "checksum" | "export" | "verify";
+  phase: "import" | "convert" | "checksum" | "export" | "verify" | "merge" | "commit";
   processedBytes: number;
   totalBytes: number;
   bytesPerSecond: number;
@@ -126,7 +159,8 @@ export type DiskErrorName =
   | "InUseError"
   | "UnsupportedFormatError"
   | "CorruptImageError"
-  | "InvalidArgumentError";
+  | "InvalidArgumentError"
+  | "ReadOnlyError";
 
 export interface OpenOptions {
   /** "auto" (the default): OPFS where sync access handles exist, IndexedDB otherwise */
@@ -161,11 +195,26 @@ export interface BlankDiskOptions {
 export interface ExportOptions extends LongOptions {
   /** a gzip of the logical content instead of the raw bytes */
   gzip?: boolean | undefined;
+  /** the disk as it was at this checkpoint (allowed while a device writes the disk) */
+  checkpointId?: string | undefined;
+}
+
+export interface DeltaOptions extends LongOptions {
+  /** the changes up to this checkpoint; default: up to now */
+  checkpointId?: string | undefined;
+}
+
+export interface ImportDeltaOptions extends LongOptions {
+  /** the disk the delta was made from: refused with InvalidArgumentError for another */
+  baseId: string;
+  name?: string | undefined;
 }
 
 export interface ExportToFileOptions extends ExportOptions {
-  /** the suggested file name; default `${disk.name}.img` (`.img.gz` with gzip) */
+  /** the suggested file name; default `${disk.name}.img` (`.img.gz` with gzip, `.aerodelta` for a delta) */
   fileName?: string | undefined;
+  /** save a delta (exportDelta) instead of the disk */
+  delta?: boolean | undefined;
 }
 
 /** What importing a file would make of it (DiskManager.probeFile). */
@@ -215,6 +264,54 @@ export interface StorageInfo {
   persisted: boolean;
 }
 
+/**
+ * How a disk is opened for block I/O: "direct" (the default) reads the disk
+ * as it is stored and writes raw and AEROSPAR disks in place; "overlay"
+ * keeps writes apart in a copy-on-write layer (not available yet:
+ * UnsupportedFormatError).
+ */
+export type DeviceMode = "direct" | "overlay";
+
+export interface OpenDiskOptions {
+  /**
+   * default false. A writable open of a CD is ReadOnlyError; of a qcow2,
+   * VHD, DiskCopy or ISO disk in mode "direct", InvalidArgumentError; of a
+   * disk open for writing anywhere (this page, another tab), InUseError.
+   */
+  writable?: boolean | undefined;
+  /** default "direct" */
+  mode?: DeviceMode | undefined;
+}
+
+/**
+ * A disk open for 512-byte sector I/O (DiskManager.openDisk). Every offset
+ * and length is a multiple of sectorSize inside the disk, else the call
+ * rejects with InvalidArgumentError; requests run in the order they are
+ * made. While a writable device is open the disk cannot be deleted,
+ * renamed, exported or verified (InUseError), and its first write marks
+ * DiskMeta.checksum stale.
+ */
+export interface BlockDevice {
+  /** the disk's size in bytes */
+  readonly sizeBytes: number;
+  readonly sectorSize: 512;
+  /** writes and discards reject with ReadOnlyError */
+  readonly readOnly: boolean;
+  readonly diskId: string;
+  /** the bytes [offset, offset + length), in an ArrayBuffer of their own */
+  read(offset: number, length: number): Promise<Uint8Array<ArrayBuffer>>;
+  /** fills target (its whole length) with the bytes from offset on */
+  readInto(offset: number, target: Uint8Array): Promise<void>;
+  /** the bytes are copied before write() returns: the caller may reuse them at once */
+  write(offset: number, bytes: Uint8Array): Promise<void>;
+  /** the range reads as zeros afterwards; AEROSPAR disks free whole blocks */
+  discard(offset: number, length: number): Promise<void>;
+  /** once it resolves, every write before it survives a killed tab */
+  flush(): Promise<void>;
+  /** flushes and releases the disk; closing again does nothing */
+  close(): Promise<void>;
+}
+
 export declare class DiskManager {
   /** Managers come from DiskManager.open(). */
   private constructor();
@@ -242,14 +339,39 @@ export declare class DiskManager {
   exportDisk(id: string, options?: ExportOptions): Promise<ReadableStream<Uint8Array<ArrayBuffer>>>;
   /** saves an export through showSaveFilePicker, or a download where that is missing */
   exportDiskToFile(id: string, options?: ExportToFileOptions): Promise<void>;
+  /** overlays, checkpoints and deltas (docs/overlays.md) */
+  createOverlay(baseId: string, options?: { name?: string | undefined }): Promise<DiskMeta>;
+  /** O(1); allowed while a device writes the disk (it has every write before it) */
+  checkpoint(id: string, options?: { name?: string | undefined }): Promise<Checkpoint>;
+  listCheckpoints(id: string): Promise<Checkpoint[]>;
+  /** O(1); the writes since are dropped, every checkpoint stays; InUseError while a device writes the disk */
+  restoreCheckpoint(id: string, checkpointId: string): Promise<DiskMeta>;
+  /** merges the checkpoint's layer into the one above (progress phase "merge") */
+  deleteCheckpoint(id: string, checkpointId: string, options?: LongOptions): Promise<void>;
+  /** O(1): drops every write kept apart from the base */
+  revertDisk(id: string): Promise<DiskMeta>;
+  /** writes an overlay's changes into its raw or AEROSPAR base (progress phase "commit") */
+  commitOverlay(id: string, options?: LongOptions): Promise<void>;
+  /** a standalone copy of the disk as it reads now */
+  flattenDisk(id: string, options?: LongOptions & { name?: string | undefined }): Promise<DiskMeta>;
+  /** the blocks changed since the base as a self-contained, verified delta file */
+  exportDelta(id: string, options?: DeltaOptions): Promise<ReadableStream<Uint8Array<ArrayBuffer>>>;
+  importDelta(file: Blob, options: ImportDeltaOptions): Promise<DiskMeta>;
+  /** a disk open for writing is InUseError; a stale checksum is recomputed and recorded */
   verifyDisk(id: string, options?: LongOptions): Promise<VerifyResult>;
   renameDisk(id: string, name: string): Promise<DiskMeta>;
   deleteDisk(id: string): Promise<void>;
+  /** opens a disk for block I/O; read-only unless options.writable */
+  openDisk(id: string, options?: OpenDiskOptions): Promise<BlockDevice>;
   getMounts(): Promise<Mounts>;
   /** a drive left out keeps its disk; null unmounts it */
   setMounts(mounts: MountChange): Promise<Mounts>;
   storageInfo(): Promise<StorageInfo>;
   requestPersistence(): Promise<boolean>;
-  /** ends the worker: pending calls reject with AbortError, later calls to the worker with InvalidArgumentError */
-  close(): void;
+  /**
+   * ends the worker: pending calls reject with AbortError, later calls to the
+   * worker (and to its devices) with InvalidArgumentError. Open devices are
+   * closed first, their writes flushed; resolves once the worker is gone.
+   */
+  close(): Promise<void>;
 }

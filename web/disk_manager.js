@@ -27,6 +27,7 @@ export class DiskManager {
     this._nextId = 1;
     this._calls = new Map(); // id → {resolve, reject, onProgress, onChunk}
     this._readyMs = readyMs;
+    this._devices = new Set(); // open BlockDevices, closed with the manager
     this.backend = null;
     worker.onmessage = (e) => this._onMessage(e.data);
     worker.onerror = (e) => this._failAll({ name: "Error", message: e.message || "The disk worker crashed." });
@@ -77,7 +78,8 @@ export class DiskManager {
     }
     this._calls.delete(msg.id);
     if (call.cleanup) call.cleanup();
-    if (msg.ok) call.resolve(msg.json === undefined || msg.json === "" ? undefined : JSON.parse(msg.json));
+    if (msg.ok && msg.bytes) call.resolve(msg.bytes); // a device read: an ArrayBuffer transferred here
+    else if (msg.ok) call.resolve(msg.json === undefined || msg.json === "" ? undefined : JSON.parse(msg.json));
     else call.reject(makeError(msg.error));
   }
 
@@ -168,12 +170,27 @@ export class DiskManager {
    * stays flat whatever the disk size.
    * @returns {Promise<ReadableStream<Uint8Array>>}
    */
-  async exportDisk(id, { gzip = false, onProgress, signal } = {}) {
-    await this._call("exportable", { id }); // reject NotFoundError (or a remote disk) before a stream exists
+  async exportDisk(id, { gzip = false, checkpointId, onProgress, signal } = {}) {
+    return this._exportStream(id, { gzip, checkpointId, delta: false }, { onProgress, signal });
+  }
+
+  /**
+   * The blocks a disk changed since its base, up to a checkpoint (or now),
+   * as a self-contained delta file (docs/overlays.md, "Deltas").
+   * @returns {Promise<ReadableStream<Uint8Array>>}
+   */
+  async exportDelta(id, { checkpointId, onProgress, signal } = {}) {
+    return this._exportStream(id, { gzip: false, checkpointId, delta: true }, { onProgress, signal });
+  }
+
+  /** @private */
+  async _exportStream(id, { gzip, checkpointId, delta }, { onProgress, signal }) {
+    const what = { id, gzip, checkpointId: checkpointId || "", delta };
+    await this._call("exportable", what); // reject NotFoundError (or a remote disk) before a stream exists
     let controller;
     let wanted = null; // resolves a pending pull when a chunk arrives
     let requestId;
-    const done = this._call("exportDisk", { id, gzip }, {
+    const done = this._call("exportDisk", what, {
       signal,
       onProgress,
       onChunk: (chunk) => {
@@ -203,19 +220,21 @@ export class DiskManager {
    * Saves an export to a file the user chooses (showSaveFilePicker) or, where
    * that is missing, downloads it through a temporary OPFS file.
    */
-  async exportDiskToFile(id, { gzip = false, fileName, onProgress, signal } = {}) {
-    const disk = await this._call("exportable", { id });
-    const name = fileName || `${disk.name}.img${gzip ? ".gz" : ""}`;
+  async exportDiskToFile(id, { gzip = false, checkpointId, delta = false, fileName, onProgress, signal } = {}) {
+    const what = { id, gzip, checkpointId: checkpointId || "", delta: !!delta };
+    const disk = await this._call("exportable", what);
+    const name = fileName || (delta ? `${disk.name}.aerodelta` : `${disk.name}.img${gzip ? ".gz" : ""}`);
+    const stream = () => this._exportStream(id, what, { onProgress, signal });
     if (typeof self.showSaveFilePicker === "function") {
       const handle = await self.showSaveFilePicker({ suggestedName: name });
       const writable = await handle.createWritable();
-      const stream = await this.exportDisk(id, { gzip, onProgress, signal });
+      const stream = await this._exportStream(id, what, { onProgress, signal });
       await stream.pipeTo(writable, { signal });
       return;
     }
     let file;
     if (this._tempExports) {
-      const r = await this._call("exportToTemp", { id, gzip, fileName: name }, { signal, onProgress });
+      const r = await this._call("exportToTemp", { ...what, fileName: name }, { signal, onProgress });
       // Each handle stays referenced until its promise settles (see hold in
       // disk_worker.js: Chromium can drop the promise of a collected handle).
       const root = await navigator.storage.getDirectory();
@@ -227,8 +246,7 @@ export class DiskManager {
     } else {
       // No OPFS sync access handles (the IndexedDB backend's browsers): the
       // export becomes a Blob, which browsers keep on disk when it is large.
-      const stream = await this.exportDisk(id, { gzip, onProgress, signal });
-      file = await new Response(stream).blob();
+      file = await new Response(await stream()).blob();
     }
     const url = URL.createObjectURL(file);
     const a = document.createElement("a");
@@ -241,6 +259,63 @@ export class DiskManager {
     // The download reads the file after this returns; the file and URL are
     // released when the manager closes or the next one opens.
     (this._tempUrls ||= []).push(url);
+  }
+
+  /**
+   * Opens a disk for 512-byte sector I/O: a BlockDevice (docs/browser.md,
+   * "Block devices"). Read-only unless writable is true; mode "direct"
+   * (the default) writes raw and AEROSPAR disks in place.
+   * @param {string} id
+   * @param {{writable?: boolean, mode?: "direct"|"overlay"}} [options]
+   */
+  // ---------- overlays, checkpoints, deltas (docs/overlays.md) ----------
+
+  /** A new disk whose unwritten blocks read through to baseId; its writes stay apart. */
+  createOverlay(baseId, { name } = {}) { return this._call("createOverlay", { baseId, name }); }
+
+  /** Freezes the disk as it is now, in O(1), also while a device writes it. */
+  checkpoint(id, { name } = {}) { return this._call("checkpoint", { id, name }); }
+
+  listCheckpoints(id) { return this._call("listCheckpoints", { id }); }
+
+  /** The disk reads as at checkpointId again; every checkpoint stays. */
+  restoreCheckpoint(id, checkpointId) { return this._call("restoreCheckpoint", { id, checkpointId }); }
+
+  /** Forgets a checkpoint; its layer is merged into the one above, in the background. */
+  deleteCheckpoint(id, checkpointId, { onProgress, signal } = {}) {
+    return this._call("deleteCheckpoint", { id, checkpointId }, { signal, onProgress });
+  }
+
+  /** Drops every write kept apart from the disk's base, in O(1). */
+  revertDisk(id) { return this._call("revertDisk", { id }); }
+
+  /** Writes an overlay's changes into its raw or AEROSPAR base. */
+  commitOverlay(id, { onProgress, signal } = {}) { return this._call("commitOverlay", { id }, { signal, onProgress }); }
+
+  /** A standalone copy of the disk as it reads now. */
+  flattenDisk(id, { name, onProgress, signal } = {}) { return this._call("flattenDisk", { id, name }, { signal, onProgress }); }
+
+  /** Stores a delta (exportDelta) as a new overlay of baseId, refused for another base. */
+  importDelta(file, options = {}) {
+    if (!(file instanceof Blob)) return Promise.reject(invalid("importDelta needs a File."));
+    if (!isObject(options)) return Promise.reject(invalid("The importDelta options must be an object."));
+    const { baseId, name, onProgress, signal } = options;
+    return this._call("importDelta", { file, baseId, name }, { signal, onProgress });
+  }
+
+  async openDisk(id, options = {}) {
+    if (!isObject(options)) throw invalid("The openDisk options must be an object.");
+    const { writable = false, mode } = options;
+    if (typeof writable !== "boolean") throw invalid("writable must be true or false.");
+    const info = await this._call("openDisk", { id, writable, mode });
+    const dev = new BlockDevice(this, info);
+    if (!this._worker) {
+      // The manager closed while the disk opened: close it too.
+      dev._closed = true;
+    } else {
+      this._devices.add(dev);
+    }
+    return dev;
   }
 
   verifyDisk(id, { onProgress, signal } = {}) { return this._call("verifyDisk", { id }, { signal, onProgress }); }
@@ -302,13 +377,105 @@ export class DiskManager {
     return navigator.storage.persist ? navigator.storage.persist() : false;
   }
 
+  /**
+   * Ends the worker. Pending calls reject with AbortError; open devices are
+   * closed first (their writes flushed), and the promise resolves once the
+   * worker is gone.
+   */
   close() {
     for (const url of this._tempUrls || []) URL.revokeObjectURL(url);
-    if (this._worker) {
-      this._failAll({ name: "AbortError", message: "The disk manager was closed." });
-      this._worker.terminate();
-      this._worker = null;
+    if (!this._worker) return this._closing || Promise.resolve();
+    const worker = this._worker;
+    this._failAll({ name: "AbortError", message: "The disk manager was closed." });
+    const devices = [...this._devices];
+    this._devices.clear();
+    for (const d of devices) d._closed = true;
+    // The worker closes the devices after the requests they already have,
+    // so every write sent reaches storage before the worker ends.
+    const closed = devices.length ? this._call("devCloseAll").catch(() => {}) : Promise.resolve();
+    this._worker = null;
+    if (!devices.length) {
+      worker.terminate();
+      return (this._closing = Promise.resolve());
     }
+    return (this._closing = closed.then(() => worker.terminate()));
+  }
+}
+
+/**
+ * A disk open for block I/O (DiskManager.openDisk). Offsets and lengths are
+ * multiples of sectorSize inside the disk (InvalidArgumentError otherwise,
+ * from the worker). Requests run in the order they are made.
+ */
+class BlockDevice {
+  /** @private */
+  constructor(dm, info) {
+    this._dm = dm;
+    this._dev = info.dev;
+    this._closed = false;
+    this._spare = null; // the buffer readInto lends the worker, back with each answer
+    this.sizeBytes = info.sizeBytes;
+    this.sectorSize = info.sectorSize;
+    this.readOnly = info.readOnly;
+    this.diskId = info.diskId;
+  }
+
+  /** @private */
+  _op(op, args, transfer) {
+    if (this._closed) return Promise.reject(invalid("The device is closed."));
+    return this._dm._call(op, { dev: this._dev, ...args }, { transfer });
+  }
+
+  /** The bytes [offset, offset+length), in a Uint8Array of their own. */
+  async read(offset, length) {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length)) throw invalid("offset and length must be whole numbers of bytes.");
+    return new Uint8Array(await this._op("devRead", { offset, length }));
+  }
+
+  /**
+   * Fills target with the bytes from offset on. The worker fills a buffer
+   * this device lends it and sends back (transferred both ways, reused by
+   * the next call), which is copied into target once.
+   */
+  async readInto(offset, target) {
+    if (!Number.isSafeInteger(offset)) throw invalid("offset must be a whole number of bytes.");
+    if (!(target instanceof Uint8Array)) throw invalid("readInto needs a Uint8Array to fill.");
+    const length = target.byteLength;
+    let buf = this._spare;
+    this._spare = null;
+    if (!buf || buf.byteLength < length) buf = new ArrayBuffer(length);
+    const got = await this._op("devRead", { offset, length, buf }, [buf]);
+    target.set(new Uint8Array(got, 0, length));
+    this._spare = got;
+  }
+
+  /**
+   * Writes bytes at offset. The bytes are copied before write() returns
+   * (the copy is transferred to the worker), so the caller may reuse them
+   * at once.
+   */
+  write(offset, bytes) {
+    if (!Number.isSafeInteger(offset)) return Promise.reject(invalid("offset must be a whole number of bytes."));
+    if (!(bytes instanceof Uint8Array)) return Promise.reject(invalid("write needs the bytes as a Uint8Array."));
+    const copy = bytes.slice(); // exactly the view's bytes, in a buffer of their own
+    return this._op("devWrite", { offset, bytes: copy.buffer }, [copy.buffer]).then(() => undefined);
+  }
+
+  /** Makes [offset, offset+length) read as zeros; AEROSPAR frees whole blocks. */
+  discard(offset, length) {
+    if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length)) return Promise.reject(invalid("offset and length must be whole numbers of bytes."));
+    return this._op("devDiscard", { offset, length }).then(() => undefined);
+  }
+
+  /** Every write before it survives a killed tab once this resolves. */
+  flush() { return this._op("devFlush", {}).then(() => undefined); }
+
+  /** Flushes and releases the disk; closing again does nothing. */
+  close() {
+    if (this._closed) return Promise.resolve();
+    this._closed = true;
+    this._dm._devices.delete(this);
+    return this._dm._call("devClose", { dev: this._dev }).then(() => undefined);
   }
 }
 

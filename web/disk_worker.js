@@ -404,6 +404,15 @@ self.aerodiskIO = {
     return p;
   },
 
+  // Block devices: a request's ArrayBuffer (a write's bytes, a readInto's
+  // lent buffer) and a read's reply, moved to and from Go memory with one
+  // copy each; the reply transfers its buffer to the page.
+  bufferLength: guard((b) => (b instanceof ArrayBuffer ? b.byteLength : -1)),
+  newBuffer: guard((len) => new ArrayBuffer(len)),
+  copyOut: guard((buf, at, addr, len) => { new Uint8Array(buf, at, len).set(view(addr, len)); }),
+  copyIn: guard((buf, at, addr, len) => { view(addr, len).set(new Uint8Array(buf, at, len)); }),
+  replyBuffer: guard((id, buf) => self.postMessage({ id, ok: true, bytes: buf }, [buf])),
+
   // Messages to the page.
   post: guard((msg) => self.postMessage(msg)),
   postChunk: guard((id, addr, len) => {

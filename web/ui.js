@@ -46,7 +46,7 @@ function sizeNote({ requestedBytes, bytes }) {
 }
 
 const KIND = { hdd: "HDD", cd: "CD", floppy: "Floppy" };
-const FORMAT = { raw: "raw", iso: "ISO", qcow2: "qcow2", vhd: "VHD", dc42: "DiskCopy 4.2", aerospar: "AEROSPAR" };
+const FORMAT = { raw: "raw", iso: "ISO", qcow2: "qcow2", vhd: "VHD", dc42: "DiskCopy 4.2", aerospar: "AEROSPAR", aerolayr: "AEROLAYR", overlay: "overlay" };
 const PHASE = { import: "Copying", convert: "Converting", checksum: "Checking", export: "Exporting", verify: "Verifying" };
 
 // The engine's error names (web/disk_manager.d.ts, DiskErrorName): their
@@ -203,6 +203,13 @@ function renderDisks() {
       badge.title = d.warnings.join("\n");
       nameCell.append(" ", badge);
     }
+    const chain = chainWords(d);
+    if (chain) {
+      const note = document.createElement("span");
+      note.className = "chain note";
+      note.textContent = chain;
+      nameCell.append(document.createElement("br"), note);
+    }
     cell(tr, "Kind", KIND[d.kind] || d.kind || "—").className = "kind";
     cell(tr, "Format", FORMAT[d.format] || d.format || "—").className = "format";
     const size = cell(tr, "Size", formatBytes(d.sizeBytes));
@@ -218,6 +225,13 @@ function renderDisks() {
     code.textContent = d.checksum && d.checksum.value ? d.checksum.value : "—";
     if (d.checksum && d.checksum.algorithm) code.title = d.checksum.algorithm.toUpperCase();
     sum.append(code);
+    if (d.checksum && d.checksum.stale) {
+      const badge = document.createElement("span");
+      badge.className = "badge warn stale";
+      badge.textContent = "changed since checksum";
+      badge.title = "The disk was written after this checksum was taken: Verify records a new one.";
+      sum.append(" ", badge);
+    }
     const v = verified.get(d.id);
     if (v) {
       const badge = document.createElement("span");
@@ -237,8 +251,12 @@ function renderDisks() {
       button("Verify", "verify", `Verify the checksum of ${q}`),
       button("Export .img", "export", `Export ${q} as .img`),
       button("Export .img.gz", "export-gz", `Export ${q} gzipped as .img.gz`),
-      button("Delete", "delete", `Delete ${q}`),
+      button("New overlay", "overlay", `New overlay of ${q}: its writes are kept apart, ${q} stays as it is`),
+      button(checkpointLabel(d), "checkpoints", `Checkpoints of ${q}`),
     );
+    if (d.layers) actions.append(button("Revert", "revert", d.parentId ? `Revert ${q}: drop every write, back to its base` : `Revert ${q} to before its first checkpoint`));
+    if (d.parentId) actions.append(button("Commit", "commit", `Write the changes of ${q} into its base`));
+    actions.append(button("Delete", "delete", `Delete ${q}`));
     actions.lastChild.classList.add("danger");
     cell(tr, "Actions", actions).className = "actions-cell";
     rows.push(tr);
@@ -266,7 +284,168 @@ $("disks").addEventListener("click", (e) => {
     case "export": exportDisk(d, false); break;
     case "export-gz": exportDisk(d, true); break;
     case "delete": deleteDisk(d); break;
+    case "overlay": newOverlay(d); break;
+    case "checkpoints": showCheckpoints(d); break;
+    case "revert": revertDisk(d); break;
+    case "commit": commitOverlay(d); break;
   }
+});
+
+// ---------- overlays and checkpoints (docs/overlays.md) ----------
+
+/** chainWords says what a layered disk sits on: "overlay of “Base” · 3 layers". */
+function chainWords(d) {
+  if (!d.layers && !d.parentId) return "";
+  const parts = [];
+  if (d.parentId) {
+    const base = disks.find((x) => x.id === d.parentId);
+    parts.push(`overlay of “${base ? base.name : "a missing disk"}”`);
+  }
+  const n = d.layers && Array.isArray(d.layers.nodes) ? d.layers.nodes.length : 0;
+  if (n) parts.push(n === 1 ? "1 layer" : `${n} layers`);
+  const over = disks.filter((x) => x.parentId === d.id).length;
+  if (over) parts.push(over === 1 ? "base of 1 overlay" : `base of ${over} overlays`);
+  return parts.join(" · ");
+}
+
+function checkpointLabel(d) {
+  const n = Array.isArray(d.checkpoints) ? d.checkpoints.length : 0;
+  return n ? `Checkpoints (${n})` : "Checkpoint";
+}
+
+async function newOverlay(d) {
+  let done = "";
+  try {
+    const o = await dm.createOverlay(d.id);
+    done = `Made “${o.name}”: it reads as “${d.name}”, and its writes stay apart from it.`;
+  } catch (e) {
+    showError(`No overlay of “${d.name}” was made. ${describe(e)}`);
+  }
+  await refreshThenSay(done);
+}
+
+async function revertDisk(d) {
+  $("confirm-title").textContent = `Revert “${d.name}”?`;
+  $("confirm-text").textContent = d.parentId
+    ? `This drops every write made to “${d.name}”: it reads as its base again. Its checkpoints stay.`
+    : `This drops every write made to “${d.name}” since its first checkpoint. Its checkpoints stay.`;
+  $("confirm-ok").textContent = "Revert";
+  const answer = await ask($("confirm-dialog"));
+  $("confirm-ok").textContent = "Delete";
+  if (answer !== "ok") { status(`Kept “${d.name}” as it is.`); return; }
+  let done = "";
+  try {
+    await dm.revertDisk(d.id);
+    done = `Reverted “${d.name}”.`;
+  } catch (e) {
+    showError(`“${d.name}” could not be reverted. ${describe(e)}`);
+  }
+  await refreshThenSay(done);
+}
+
+async function commitOverlay(d) {
+  const base = disks.find((x) => x.id === d.parentId);
+  try {
+    await runJob(`Writing “${d.name}” into “${base ? base.name : "its base"}”`, (o) => dm.commitOverlay(d.id, o));
+    status(`Wrote the changes of “${d.name}” into “${base ? base.name : "its base"}”.`);
+  } catch (err) {
+    if (err && err.name === "AbortError") status(`Commit of “${d.name}” stopped: run it again to finish.`);
+    else showError(`“${d.name}” could not be committed. ${describe(err)}`);
+  }
+  await refresh();
+}
+
+let checkpointsOf = null;
+async function showCheckpoints(d) {
+  checkpointsOf = d;
+  $("checkpoints-title").textContent = `Checkpoints of “${d.name}”`;
+  $("checkpoint-name").value = "";
+  await drawCheckpoints();
+  const p = ask($("checkpoints-dialog"));
+  await p;
+  checkpointsOf = null;
+  await refresh();
+}
+
+async function drawCheckpoints() {
+  const d = checkpointsOf;
+  if (!d) return;
+  let list = [];
+  try {
+    list = await dm.listCheckpoints(d.id);
+  } catch (e) {
+    showError(`The checkpoints of “${d.name}” could not be read. ${describe(e)}`);
+  }
+  const items = list.map((c) => {
+    const li = document.createElement("li");
+    li.dataset.id = c.id;
+    const name = document.createElement("span");
+    name.className = "checkpoint-name";
+    name.textContent = c.name;
+    const when = document.createElement("span");
+    when.className = "note";
+    when.textContent = ` ${fmtDate(c.createdAtMs)} `;
+    const act = (text, action, label) => {
+      const b = button(text, action, `${label} “${c.name}”`);
+      b.type = "button";
+      return b;
+    };
+    li.append(name, when, act("Restore", "cp-restore", "Restore"), act("Export .img", "cp-export", "Export"),
+      act("Export delta", "cp-delta", "Export the changes up to"), act("Delete", "cp-delete", "Delete"));
+    return li;
+  });
+  $("checkpoints-list").replaceChildren(...items);
+  $("checkpoints-empty").hidden = items.length > 0;
+}
+
+$("checkpoint-take").addEventListener("click", async () => {
+  const d = checkpointsOf;
+  if (!d || !needEngine()) return;
+  const name = $("checkpoint-name").value.trim() || `Checkpoint ${new Date().toLocaleString()}`;
+  try {
+    await dm.checkpoint(d.id, { name });
+    status(`Took checkpoint “${name}” of “${d.name}”.`);
+    $("checkpoint-name").value = "";
+  } catch (e) {
+    showError(`No checkpoint of “${d.name}” was taken. ${describe(e)}`);
+  }
+  await drawCheckpoints();
+});
+
+$("checkpoints-list").addEventListener("click", async (e) => {
+  const b = e.target.closest("button[data-action]");
+  const d = checkpointsOf;
+  if (!b || !d || !needEngine()) return;
+  const cpId = b.closest("li").dataset.id;
+  const cpName = b.closest("li").querySelector(".checkpoint-name").textContent;
+  try {
+    switch (b.dataset.action) {
+      case "cp-restore":
+        await dm.restoreCheckpoint(d.id, cpId);
+        status(`“${d.name}” is back at checkpoint “${cpName}”.`);
+        break;
+      case "cp-export": {
+        const fileName = `${safeFileName(d.name)}-${safeFileName(cpName)}.img`;
+        await runJob(`Export of “${d.name}” at “${cpName}”`, (o) => dm.exportDiskToFile(d.id, { checkpointId: cpId, fileName, ...o }));
+        status(`Exported “${d.name}” at “${cpName}” as ${fileName}: look in your downloads.`);
+        break;
+      }
+      case "cp-delta": {
+        const fileName = `${safeFileName(d.name)}-${safeFileName(cpName)}.aerodelta`;
+        await runJob(`Delta of “${d.name}” at “${cpName}”`, (o) => dm.exportDiskToFile(d.id, { checkpointId: cpId, delta: true, fileName, ...o }));
+        status(`Exported the changes of “${d.name}” up to “${cpName}” as ${fileName}.`);
+        break;
+      }
+      case "cp-delete":
+        await runJob(`Deleting checkpoint “${cpName}”`, (o) => dm.deleteCheckpoint(d.id, cpId, o));
+        status(`Deleted checkpoint “${cpName}” of “${d.name}”.`);
+        break;
+    }
+  } catch (err) {
+    if (err && err.name === "AbortError") status("Stopped.");
+    else showError(`${describe(err)}`);
+  }
+  await drawCheckpoints();
 });
 
 document.addEventListener("change", async (e) => {

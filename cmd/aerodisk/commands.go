@@ -225,13 +225,16 @@ func progressPrinter(w io.Writer) func(convert.Progress) {
 }
 
 func runCreate(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	f, err := parseFlags(args, []string{"-O", "--size", "--block-size"}, nil)
+	f, err := parseFlags(args, []string{"-O", "--size", "--block-size", "-b"}, nil)
 	if err != nil {
 		return err
 	}
 	out, err := oneArg(f, "OUT")
 	if err != nil {
 		return err
+	}
+	if base, ok := f.values["-b"]; ok {
+		return createOverlay(f, base, out)
 	}
 	sizeArg, ok := f.values["--size"]
 	if !ok {

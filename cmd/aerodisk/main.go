@@ -30,11 +30,16 @@ const usage = `usage:
                                            convert an image (-p: progress on stderr)
   aerodisk create -O aerospar|raw --size SIZE OUT
                                            create a blank disk (60G, 512M, 1440K, ...)
+  aerodisk create [-O aerolayr] -b BASE OUT
+                                           create an overlay: OUT's unwritten blocks read
+                                           through to BASE (found relative to OUT)
+  aerodisk commit [-p] OVERLAY             copy an overlay's writes into its raw or
+                                           AEROSPAR base, then empty the overlay
   aerodisk checksum FILE                   CRC32 of the logical content
   aerodisk check FILE                      validate an image's structure
   aerodisk serve [--dir DIR] [--port PORT|--addr HOST:PORT]
                                            serve the page on http://127.0.0.1:8080/
-formats: raw, iso, qcow2, vhd (vpc), dc42, aerospar (detected from content)
+formats: raw, iso, qcow2, vhd (vpc), dc42, aerospar, aerolayr (detected from content)
 `
 
 // Exit statuses: 1 for usage and I/O errors, 2 when an image is corrupt
@@ -62,6 +67,7 @@ var commands = map[string]command{
 	"create":   {runCreate},
 	"checksum": {runChecksum},
 	"check":    {runCheck},
+	"commit":   {runCommit},
 	"serve":    {runServe},
 }
 

@@ -37,16 +37,20 @@ const defaultParallel = 4
 var costs = map[string]int{
 	"TestTwoTabsOpenDuringRenames":     25,
 	"TestLargeImportFlatMemory":        25,
+	"TestDeviceWriteRead":              19, // IndexedDB's subtest; OPFS's takes 3
 	"TestAbortRace":                    16,
 	"TestTabCrashes":                   13,
 	"TestTwoTabsImportsAgainstOpens":   12,
 	"TestTamperedCatalogs":             10,
+	"TestDeviceCrash":                  9,
 	"TestSweepOnlyOwnGarbage":          8,
 	"TestPageImportResponsive":         8,
 	"TestImportConverted":              5,
 	"TestExportRoundTrip":              5,
 	"TestTwoTabsDeletesAgainstExports": 5,
 	"TestStreamSurvivesGC":             4,
+	"TestDeviceTwoTabs":                2,
+	"TestDeviceRefusals":               2,
 }
 
 var sched struct {

@@ -45,6 +45,11 @@ const (
 type Checksum struct {
 	Algorithm string `json:"algorithm"`
 	Value     string `json:"value"`
+	// Stale: the disk was written through a block device since Value was
+	// computed, so Value no longer describes it; verifyDisk recomputes
+	// and records it. Absent when false, so records stay as Aero writes
+	// them.
+	Stale bool `json:"stale,omitempty"`
 }
 
 // CRC32 builds a Checksum from a hex value.
@@ -94,6 +99,22 @@ type Disk struct {
 	Warnings []string `json:"warnings,omitempty"`
 	// Recovered is set on a record rebuilt after the catalog was lost.
 	Recovered *Recovered `json:"recovered,omitempty"`
+
+	// Layered disks (docs/overlays.md, "The chain in the catalog").
+	// ParentID: an overlay's base disk.
+	ParentID string `json:"parentId,omitempty"`
+	// DefaultOverlay marks the overlay openDisk's mode "overlay" uses for
+	// its base (made on first use).
+	DefaultOverlay bool `json:"defaultOverlay,omitempty"`
+	// Layers: the layer tree on top of the disk's own base; nil for a
+	// disk that is its file alone.
+	Layers *Layers `json:"layers,omitempty"`
+	// Checkpoints name frozen layers.
+	Checkpoints []Checkpoint `json:"checkpoints,omitempty"`
+	// Garbage lists layer files this manager stopped using and removes.
+	Garbage []string `json:"garbage,omitempty"`
+	// Pending is a merge under way, resumed at the next open.
+	Pending *PendingOp `json:"pending,omitempty"`
 
 	// raw is the record as read (nil for a new record); orig is what was
 	// decoded from it, so Marshal can tell which fields were changed.

@@ -25,6 +25,7 @@ func init() {
 	drivers = []driver{
 		{Qcow2, probeQcow2, openQcow2},
 		{AeroSpar, probeAeroSpar, openAeroSpar},
+		{AeroLayr, probeAeroLayr, openAeroLayr},
 		{VHD, probeVHD, openVHD},
 		{DC42, probeDC42, openDC42},
 	}
@@ -79,6 +80,8 @@ func ParseFormat(s string) (Format, error) {
 		return DC42, nil
 	case "aerospar":
 		return AeroSpar, nil
+	case "aerolayr":
+		return AeroLayr, nil
 	}
 	if f, ok := lookupForeign(Format(s)); ok {
 		return "", f.err()

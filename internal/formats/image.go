@@ -50,6 +50,7 @@ const (
 	VHD      Format = "vhd"
 	DC42     Format = "dc42"
 	AeroSpar Format = "aerospar"
+	AeroLayr Format = "aerolayr"
 )
 
 // Kind says what an extent of the logical disk holds.

@@ -5,6 +5,7 @@ package jsutil
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/hack-pad/safejs"
 )
@@ -251,6 +252,42 @@ func DeflateStart(p []byte) (safejs.Value, error) { return call("deflateStart", 
 
 // DeflateWait waits for request id: {seg: Uint8Array, crc} or {error}.
 func DeflateWait(id safejs.Value) (safejs.Value, error) { return callAwait("deflateWait", id) }
+
+// --- block devices: bytes between Go memory and the page's buffers ---
+
+// Buffer is an ArrayBuffer that came with a request (a device write's
+// bytes, a readInto's buffer lent by the page) or that a reply will carry
+// to the page, transferred either way: no copy through JSON.
+type Buffer struct{ v safejs.Value }
+
+// BufferOf takes v as an ArrayBuffer and returns its length; anything else
+// is ErrType.
+func BufferOf(v safejs.Value) (Buffer, int, error) {
+	n, err := intOf(call("bufferLength", v))
+	if err == nil && n < 0 {
+		err = fmt.Errorf("%w: the bytes must be an ArrayBuffer", ErrType)
+	}
+	return Buffer{v}, n, err
+}
+
+// NewBuffer makes an ArrayBuffer of n bytes for a reply.
+func NewBuffer(n int) (Buffer, error) { v, err := call("newBuffer", n); return Buffer{v}, err }
+
+// CopyToBuffer copies p into b from byte at on (one memcpy in JS).
+func CopyToBuffer(b Buffer, at int, p []byte) error {
+	_, err := call("copyOut", b.v, at, Addr(p), len(p))
+	return err
+}
+
+// CopyFromBuffer fills p from b's bytes at at (one memcpy in JS).
+func CopyFromBuffer(p []byte, b Buffer, at int) error {
+	_, err := call("copyIn", b.v, at, Addr(p), len(p))
+	return err
+}
+
+// ReplyBuffer answers request id with b, transferred to the page:
+// {id, ok: true, bytes: b}.
+func ReplyBuffer(id int, b Buffer) error { _, err := call("replyBuffer", id, b.v); return err }
 
 // --- messages to the page ---
 

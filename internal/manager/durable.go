@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -399,7 +400,7 @@ func (m *Manager) settle(l loaded) error {
 	for _, f := range abandoned {
 		var named, sameID bool
 		for id, d := range l.cat.Disks {
-			named = named || d.FileName == f
+			named = named || d.FileName == f || slices.Contains(recordLayerFiles(d), f)
 			sameID = sameID || id == catalog.FileStem(f) || catalog.FileStem(d.FileName) == catalog.FileStem(f)
 		}
 		if !named && sameID {

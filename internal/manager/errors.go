@@ -27,6 +27,7 @@ const (
 	KindUnsupported                  // a valid image or disk this program cannot handle (yet)
 	KindCorrupt                      // a damaged image or catalog
 	KindInvalid                      // an argument breaks a rule
+	KindReadOnly                     // a write to a disk or device that is read-only
 )
 
 // KindOf classifies err (KindInternal for nil or anything unknown).
@@ -40,6 +41,8 @@ func KindOf(err error) ErrorKind {
 		return KindQuota
 	case errors.Is(err, ErrInUse):
 		return KindInUse
+	case errors.Is(err, diskerr.ErrReadOnly):
+		return KindReadOnly
 	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, diskerr.ErrBackingNotFound), errors.Is(err, fs.ErrNotExist):
 		return KindNotFound
 	case errors.Is(err, catalog.ErrInvalid), errors.Is(err, diskerr.ErrBadSize):
@@ -78,6 +81,8 @@ func (k ErrorKind) String() string {
 		return "corrupt"
 	case KindInvalid:
 		return "invalid"
+	case KindReadOnly:
+		return "read-only"
 	}
 	return "internal"
 }

@@ -6,6 +6,7 @@ import (
 
 	"aerodisk/internal/catalog"
 	"aerodisk/internal/convert"
+	"aerodisk/internal/diskerr"
 	"aerodisk/internal/formats"
 	"aerodisk/internal/gzipx"
 )
@@ -18,13 +19,32 @@ const exportChunk = 4 << 20
 type ExportOptions struct {
 	Gzip     bool
 	Progress func(Progress)
+	// CheckpointID exports the disk as it was at that checkpoint
+	// (consistent while a machine writes it).
+	CheckpointID string
+	// Delta exports only the blocks changed since the base, as a delta
+	// file (docs/overlays.md): the head's, or CheckpointID's.
+	Delta bool
 }
 
 // Export writes a disk's logical content to w: exactly the bytes whose CRC32
 // is the disk's checksum, or a standard gzip of them. Zero and unallocated
 // extents are never read; in a gzip export they are emitted as precomputed
-// deflate segments, so an empty 60 GB disk compresses in moments.
+// deflate segments, so an empty 60 GB disk compresses in moments. A disk
+// open for writing is ErrInUse (another tab's writer holds its file).
 func (m *Manager) Export(ctx context.Context, id string, o ExportOptions, w io.Writer) error {
+	switch {
+	case o.Delta && o.Gzip:
+		return diskerr.New("", catalog.ErrInvalid, "a delta is exported as it is, not gzipped")
+	case o.Delta:
+		_, err := m.ExportDelta(ctx, id, o.CheckpointID, w)
+		return err
+	case o.CheckpointID != "":
+		return m.ExportCheckpoint(ctx, id, o.CheckpointID, o, w)
+	}
+	if err := m.refuseWriting(id); err != nil {
+		return err
+	}
 	_, img, err := m.openStored(id)
 	if err != nil {
 		return err
@@ -45,10 +65,13 @@ func (m *Manager) Export(ctx context.Context, id string, o ExportOptions, w io.W
 	return sink.Close()
 }
 
-// Exportable returns the disk if it can be exported — it exists and is not
-// a remote disk — with the error Export would fail with otherwise, so a
-// caller can refuse before it starts streaming.
+// Exportable returns the disk if it can be exported — it exists, is not a
+// remote disk, nor open for writing here — with the error Export would fail
+// with otherwise, so a caller can refuse before it starts streaming.
 func (m *Manager) Exportable(id string) (*catalog.Disk, error) {
+	if err := m.refuseWriting(id); err != nil {
+		return nil, err
+	}
 	d, err := m.Get(id)
 	if err == nil && d.Remote() {
 		err = &catalog.RemoteError{Name: d.Name}

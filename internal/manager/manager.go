@@ -54,10 +54,18 @@ type Manager struct {
 	mu     sync.Mutex
 	report OpenReport
 
+	devices deviceSet // the block devices open here (device.go)
+
 	// GzipHelpers lends extra compressors (running on other threads) to gzip
 	// exports; an export takes those that are free and returns them after.
 	// nil: exports compress here alone.
 	GzipHelpers chan gzipx.Compressor
+
+	// Yield, when set, lets block requests run between the ~5 ms steps of
+	// a merge (the browser's worker sets it).
+	Yield func()
+	// StepBudget is the work a merge does between two yields (0: ~5 ms).
+	StepBudget time.Duration
 }
 
 // New returns a Manager over b, after recovering the catalog if it cannot
@@ -69,6 +77,7 @@ func New(b Backend) (*Manager, error) {
 	if err := m.sweep(); err != nil {
 		return nil, err
 	}
+	m.collectAll()
 	return m, nil
 }
 
@@ -104,10 +113,16 @@ func (m *Manager) Get(id string) (*catalog.Disk, error) {
 	return cat.Get(id)
 }
 
-// Rename changes a disk's name.
+// Rename changes a disk's name. A disk open for writing, here or in
+// another tab, is refused with ErrInUse.
 func (m *Manager) Rename(id, name string) (*catalog.Disk, error) {
+	release, err := m.holdUnwritten(id) // a disk open for writing keeps its name
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	var out *catalog.Disk
-	err := m.update(func(c *catalog.Catalog) error {
+	err = m.update(func(c *catalog.Catalog) error {
 		d, err := c.Rename(id, name)
 		out = d
 		return err
@@ -118,8 +133,12 @@ func (m *Manager) Rename(id, name string) (*catalog.Disk, error) {
 // Delete removes a disk: its catalog entry (and any mount of it), then its
 // file — unless another record stores its data in the same file, or the
 // record names no file of this store (a bad or foreign name), when only the
-// record goes. A disk open in another tab is refused with ErrInUse.
+// record goes. A disk open in another tab, or as a block device here, is
+// refused with ErrInUse.
 func (m *Manager) Delete(id string) error {
+	if err := m.refuseDevices(id); err != nil {
+		return err
+	}
 	d, err := m.Get(id)
 	if err != nil {
 		return err
@@ -139,16 +158,31 @@ func (m *Manager) Delete(id string) error {
 		}
 	}
 	removeFile := false
+	var layerFiles []string
 	err = m.update(func(c *catalog.Catalog) error {
+		// A base with overlays is immutable (layers.go).
+		if cur, err := c.Get(id); err == nil {
+			if err := refuseIfBase(c, cur, "it cannot be deleted"); err != nil {
+				return err
+			}
+		}
 		cur, err := c.Remove(id)
 		if err != nil {
 			return err
 		}
 		removeFile = ownFile && cur.FileName == d.FileName && !c.Names(d.FileName, id)
+		layerFiles = append(recordLayerFiles(cur), cur.Garbage...)
 		return nil
 	}, nil)
 	if f != nil {
 		f.Close()
+	}
+	if err == nil {
+		// The record that named them is gone: they are this manager's
+		// own files, which no record needs.
+		for _, lf := range layerFiles {
+			m.b.Remove(lf)
+		}
 	}
 	if err != nil || !removeFile {
 		return err
@@ -275,6 +309,10 @@ func (m *Manager) Import(ctx context.Context, in Input, o ImportOptions) (*catal
 	}
 	defer img.Close()
 	info := img.Info()
+	if delta, _ := info.Details["delta"].(bool); info.Format == formats.AeroLayr && delta {
+		// Alone it would read as zeros wherever it did not change its base.
+		return nil, diskerr.New("", catalog.ErrInvalid, "%q is a delta of the disk %q: import it with importDelta onto that disk", in.Name(), info.BackingFile)
+	}
 	warnings := append(append([]string(nil), info.Warnings...), res.warnings(info)...)
 	kind, err := checkKind(o.Kind, defaultKind(info.Format, img.Size()))
 	if err != nil {
@@ -609,8 +647,17 @@ func (r *backingResolver) warnings(info formats.Info) []string {
 	return out
 }
 
-// openImage opens a stored disk's logical content.
+// openImage opens a stored disk's logical content: through its layers
+// (layers.go) when it has any, else its file.
 func (m *Manager) openImage(cat *catalog.Catalog, d *catalog.Disk) (formats.Image, error) {
+	if d.Layers != nil || d.ParentID != "" {
+		return m.openView(cat, d, headOf(d), false)
+	}
+	return m.openFileImage(cat, d)
+}
+
+// openFileImage opens a disk file's logical content through its format.
+func (m *Manager) openFileImage(cat *catalog.Catalog, d *catalog.Disk) (formats.Image, error) {
 	f, err := m.b.Open(d.FileName, false)
 	if err != nil {
 		return nil, err

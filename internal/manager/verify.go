@@ -32,7 +32,8 @@ type VerifyResult struct {
 	// Definition says which definition the recorded checksum matched
 	// (DefinitionLogical or DefinitionAeroBlocks); "" when none did.
 	Definition string `json:"definition,omitempty"`
-	// Recorded: the disk had no checksum (another tool made it), so the one
+	// Recorded: the disk had no checksum (another tool made it), or a
+	// stale one (written through a block device since), so the one
 	// computed now was stored — recorded, not verified.
 	Recorded bool `json:"recorded,omitempty"`
 	// SourceOK, for a disk kept in its container (qcow2, VHD, DiskCopy),
@@ -47,8 +48,14 @@ type VerifyResult struct {
 // the result says which matched. A disk kept in its container must also
 // still be, byte for byte, the file it came from (its sourceChecksum): its
 // logical content is then exactly what that source described. A disk
-// without a checksum gets the computed one recorded.
+// without a checksum, or whose checksum is stale (written through a block
+// device since), gets the computed one recorded. A disk open for writing
+// is ErrInUse; while this runs its file is held read-only, so no writer
+// can come between the pass and the record.
 func (m *Manager) Verify(ctx context.Context, id string, progress func(Progress)) (VerifyResult, error) {
+	if err := m.refuseWriting(id); err != nil {
+		return VerifyResult{}, err
+	}
 	d, img, err := m.openStored(id)
 	if err != nil {
 		return VerifyResult{}, err
@@ -59,10 +66,11 @@ func (m *Manager) Verify(ctx context.Context, id string, progress func(Progress)
 		return VerifyResult{}, err
 	}
 	out := VerifyResult{Checksum: checksum.Hex(res.Checksum)}
-	if d.Checksum == nil || d.Checksum.Value == "" {
+	unrecorded := func(c *catalog.Checksum) bool { return c == nil || c.Value == "" || c.Stale }
+	if unrecorded(d.Checksum) {
 		err := m.update(func(c *catalog.Catalog) error {
 			cur, err := c.Get(id)
-			if err == nil && (cur.Checksum == nil || cur.Checksum.Value == "") {
+			if err == nil && unrecorded(cur.Checksum) {
 				cur.Checksum = catalog.CRC32(out.Checksum)
 			}
 			return err

@@ -28,13 +28,14 @@ const (
 	NameUnsupported = "UnsupportedFormatError"
 	NameCorrupt     = "CorruptImageError"
 	NameInvalid     = "InvalidArgumentError"
+	NameReadOnly    = "ReadOnlyError"
 	NameInternal    = "Error"
 )
 
 var names = map[manager.ErrorKind]string{
 	manager.KindInternal: NameInternal, manager.KindAbort: NameAbort, manager.KindQuota: NameQuota,
 	manager.KindNotFound: NameNotFound, manager.KindInUse: NameInUse, manager.KindUnsupported: NameUnsupported,
-	manager.KindCorrupt: NameCorrupt, manager.KindInvalid: NameInvalid,
+	manager.KindCorrupt: NameCorrupt, manager.KindInvalid: NameInvalid, manager.KindReadOnly: NameReadOnly,
 }
 
 // ErrorName is the Error.name the JS API rejects err with, so a page can
@@ -48,11 +49,12 @@ func ErrorName(err error) string {
 
 // Sentences for errors that carry no facts of their own.
 const (
-	msgAbort  = "The operation was cancelled."
-	msgQuota  = "There is not enough storage space for this disk. Delete disks you no longer need, or free space on this device, and try again."
-	msgInUse  = "This disk is open in another tab; close it there first."
-	msgNoDisk = "That disk does not exist (it may have been deleted in another tab)."
-	msgNewer  = "The disk catalog was written by a newer version of this program, so it was left as it is. Use that version to manage these disks."
+	msgAbort    = "The operation was cancelled."
+	msgQuota    = "There is not enough storage space for this disk. Delete disks you no longer need, or free space on this device, and try again."
+	msgInUse    = "This disk is open in another tab; close it there first."
+	msgNoDisk   = "That disk does not exist (it may have been deleted in another tab)."
+	msgNewer    = "The disk catalog was written by a newer version of this program, so it was left as it is. Use that version to manage these disks."
+	msgReadOnly = "This disk is open read-only, so writes and discards are refused."
 )
 
 // ErrorMessage is the sentence shown to a person for err, built from the
@@ -60,9 +62,13 @@ const (
 // words a program needs (the page shows it as it is).
 func ErrorMessage(err error) string {
 	var (
-		de     *diskerr.Error
-		space  *manager.SpaceError
-		remote *catalog.RemoteError
+		de      *diskerr.Error
+		space   *manager.SpaceError
+		remote  *catalog.RemoteError
+		notW    *manager.NotWritableError
+		devOpen *manager.DeviceOpenError
+		base    *manager.BaseError
+		merging *manager.MergePendingError
 	)
 	switch {
 	case err == nil:
@@ -73,6 +79,20 @@ func ErrorMessage(err error) string {
 		return fmt.Sprintf("“%s” is a remote disk: its bytes live on a server, and remote disks are not supported here yet. It stays listed and untouched.", remote.Name)
 	case errors.As(err, &space):
 		return fmt.Sprintf("This disk needs %s but only %s is free.", sizefmt.Human(space.Need), sizefmt.Human(space.Free))
+	case errors.As(err, &notW):
+		if notW.Kind == catalog.KindCD {
+			return fmt.Sprintf("“%s” is a CD, and a CD is never writable; open it read-only.", notW.Name)
+		}
+		return fmt.Sprintf("“%s” is stored as %s, which mode \"direct\" can only read; open it with mode \"overlay\" to write to it.", notW.Name, notW.Format)
+	case errors.As(err, &base):
+		return fmt.Sprintf("“%s” is the base of %s, so %s: a base stays as it is while overlays read it.", base.Name, quotedList(base.Overlays, "overlay"), base.Refused)
+	case errors.As(err, &merging):
+		return fmt.Sprintf("A merge of “%s” is still running (or will resume when the page is reloaded); try again when it has finished.", merging.Name)
+	case errors.As(err, &devOpen):
+		if devOpen.Writable {
+			return fmt.Sprintf("“%s” is open for writing as a block device in this page; close that device first.", devOpen.Name)
+		}
+		return fmt.Sprintf("“%s” is open as a block device in this page; close that device first.", devOpen.Name)
 	}
 	hasDetail := errors.As(err, &de)
 	switch manager.KindOf(err) {
@@ -80,6 +100,8 @@ func ErrorMessage(err error) string {
 		return msgAbort
 	case manager.KindInUse:
 		return msgInUse
+	case manager.KindReadOnly:
+		return msgReadOnly
 	case manager.KindQuota:
 		// A browser's refusal mid-write carries only technical words.
 		return msgQuota
@@ -110,4 +132,20 @@ func sentence(s string) string {
 	}
 	r, n := utf8.DecodeRuneInString(s)
 	return string(unicode.ToUpper(r)) + s[n:] + "."
+}
+
+// quotedList names things for a sentence: the overlay “a”, the overlays
+// “a” and “b”, the overlays “a”, “b” and “c”.
+func quotedList(names []string, noun string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = "“" + n + "”"
+	}
+	switch len(q) {
+	case 0:
+		return "overlays"
+	case 1:
+		return "the " + noun + " " + q[0]
+	}
+	return "the " + noun + "s " + strings.Join(q[:len(q)-1], ", ") + " and " + q[len(q)-1]
 }

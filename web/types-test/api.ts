@@ -7,7 +7,10 @@ import { DiskManager } from "../disk_manager.js";
 import type {
   Backend,
   BlankDiskOptions,
+  BlockDevice,
+  Checkpoint,
   Checksum,
+  DeviceMode,
   DiskErrorName,
   DiskFormat,
   DiskKind,
@@ -16,9 +19,11 @@ import type {
   ExportToFileOptions,
   ImportOptions,
   Limits,
+  Layers,
   LongOptions,
   MountChange,
   Mounts,
+  OpenDiskOptions,
   OpenOptions,
   OpenReport,
   ParsedSize,
@@ -62,6 +67,8 @@ export function formatLabel(f: DiskFormat): string {
     case "vhd": return "VHD";
     case "dc42": return "DiskCopy 4.2";
     case "aerospar": return "AEROSPAR";
+    case "aerolayr": return "AEROLAYR";
+    case "overlay": return "overlay";
     default: return never(f);
   }
 }
@@ -73,6 +80,8 @@ export function phaseLabel(p: Progress["phase"]): string {
     case "checksum": return "Checking";
     case "export": return "Exporting";
     case "verify": return "Verifying";
+    case "merge": return "Merging";
+    case "commit": return "Committing";
     default: return never(p);
   }
 }
@@ -88,6 +97,7 @@ export function errorAdvice(name: DiskErrorName): string {
     case "UnsupportedFormatError": return "not readable here";
     case "CorruptImageError": return "damaged";
     case "InvalidArgumentError": return "fix the input";
+    case "ReadOnlyError": return "open it writable";
     default: return never(name);
   }
 }
@@ -96,7 +106,7 @@ export function errorAdvice(name: DiskErrorName): string {
 // to the union.
 const DISK_ERROR_NAMES: ReadonlySet<string> = new Set([
   "AbortError", "QuotaExceededError", "NotFoundError", "InUseError",
-  "UnsupportedFormatError", "CorruptImageError", "InvalidArgumentError",
+  "UnsupportedFormatError", "CorruptImageError", "InvalidArgumentError", "ReadOnlyError",
 ] satisfies DiskErrorName[]);
 
 function isDiskErrorName(name: string): name is DiskErrorName {
@@ -117,7 +127,58 @@ export function explain(e: unknown): string {
 function checksumText(c: Checksum): string {
   const algorithm: "crc32" = c.algorithm;
   const value: string = c.value;
-  return `${algorithm.toUpperCase()} ${value}`;
+  const stale: boolean = c.stale ?? false;
+  return `${algorithm.toUpperCase()} ${value}${stale ? " (changed since)" : ""}`;
+}
+
+export function modeLabel(m: DeviceMode): string {
+  switch (m) {
+    case "direct": return "in place";
+    case "overlay": return "copy-on-write";
+    default: return never(m);
+  }
+}
+
+function describeDevice(d: BlockDevice): string {
+  const sizeBytes: number = d.sizeBytes;
+  const sectorSize: 512 = d.sectorSize;
+  const readOnly: boolean = d.readOnly;
+  const diskId: string = d.diskId;
+  return `${diskId}: ${sizeBytes / sectorSize} sectors${readOnly ? ", read-only" : ""}`;
+}
+
+// An emulator's use of a block device: sector reads into its own memory,
+// writes from it, discards, a flush per guest sync, and the close.
+export async function emulate(dm: DiskManager, id: string, mode: DeviceMode): Promise<void> {
+  const options: OpenDiskOptions = { writable: true, mode };
+  const dev: BlockDevice = await dm.openDisk(id, options);
+  say(describeDevice(dev), modeLabel(mode));
+  await dm.openDisk(id); // read-only, direct
+  await dm.openDisk(id, {});
+  await dm.openDisk(id, { writable: false });
+  await dm.openDisk(id, { writable: undefined, mode: undefined });
+  await dm.openDisk(id, { mode: "overlay" });
+
+  const sector: Uint8Array<ArrayBuffer> = await dev.read(0, dev.sectorSize);
+  say("boot signature", sector[510], sector[511]);
+  const guestMemory = new Uint8Array(new SharedArrayBuffer(1 << 20));
+  const done: void = await dev.readInto(4096, guestMemory.subarray(0, 8 * dev.sectorSize));
+  void done;
+  await dev.readInto(0, new Uint8Array(dev.sectorSize));
+  await dev.write(0, sector);
+  await dev.write(8192, guestMemory.subarray(0, 4096)); // copied before write() returns
+  guestMemory.fill(0);
+  await dev.discard(1 << 20, 1 << 20);
+  await dev.flush();
+  try {
+    const ro = await dm.openDisk(id);
+    await ro.write(0, sector);
+  } catch (e) {
+    say(explain(e)); // ReadOnlyError
+  }
+  const closed: void = await dev.close();
+  void closed;
+  await dev.close(); // closing again does nothing
 }
 
 export function describeDisk(d: DiskMeta): string {
@@ -380,7 +441,31 @@ export async function page(input: HTMLInputElement, backend: OpenOptions["backen
   await dm.setMounts({ hddId: undefined, cdId: undefined });
   await dm.setMounts({ ...mounts });
 
+  await emulate(dm, hdd.id, "direct");
+
   const deleted: void = await dm.deleteDisk(renamed.id);
   void deleted;
-  dm.close();
+  const ended: void = await dm.close();
+  void ended;
+  dm.close(); // as a page leaving does, without waiting
+}
+
+// Overlays, checkpoints and deltas (docs/overlays.md).
+export async function layers(dm: DiskManager, base: DiskMeta, file: File): Promise<number> {
+  const ov: DiskMeta = await dm.createOverlay(base.id, { name: "work" });
+  const parent: string | undefined = ov.parentId;
+  const cp: Checkpoint = await dm.checkpoint(ov.id, { name: "before" });
+  const all: Checkpoint[] = await dm.listCheckpoints(ov.id);
+  const restored: DiskMeta = await dm.restoreCheckpoint(ov.id, cp.id);
+  await dm.deleteCheckpoint(ov.id, cp.id, { onProgress: (p) => void p.phase });
+  const reverted: DiskMeta = await dm.revertDisk(ov.id);
+  await dm.commitOverlay(ov.id, { signal: new AbortController().signal });
+  const flat: DiskMeta = await dm.flattenDisk(ov.id, { name: "flat" });
+  const delta: ReadableStream<Uint8Array> = await dm.exportDelta(ov.id, { checkpointId: cp.id });
+  const imported: DiskMeta = await dm.importDelta(file, { baseId: base.id });
+  await dm.exportDiskToFile(ov.id, { checkpointId: cp.id, delta: true });
+  const atCp = await dm.exportDisk(ov.id, { checkpointId: cp.id });
+  const layersOf: Layers | undefined = restored.layers;
+  void [parent, all, reverted, flat, delta, imported, atCp, layersOf];
+  return all.length;
 }

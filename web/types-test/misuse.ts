@@ -133,5 +133,38 @@ export async function misuse(dm: DiskManager, file: File, disk: DiskMeta, probe:
   // @ts-expect-error vmdk is no DiskFormat
   limits.hddFormats.push("vmdk");
 
+  // Block devices: options, offsets and bytes as the API takes them.
+  // @ts-expect-error no such mode
+  out.push(await dm.openDisk(disk.id, { mode: "cow" }));
+  // @ts-expect-error writable is a boolean
+  out.push(await dm.openDisk(disk.id, { writable: "yes" }));
+  // @ts-expect-error openDisk takes an id, not the disk
+  out.push(await dm.openDisk(disk));
+  const dev = await dm.openDisk(disk.id);
+  // @ts-expect-error the bytes are a Uint8Array, not an array of numbers
+  out.push(await dev.write(0, [1, 2, 3]));
+  // @ts-expect-error read needs a length
+  out.push(await dev.read(0));
+  // @ts-expect-error readInto fills a Uint8Array, not an ArrayBuffer
+  out.push(await dev.readInto(0, new ArrayBuffer(512)));
+  // @ts-expect-error readInto fills the caller's array and returns nothing
+  out.push((await dev.readInto(0, new Uint8Array(512))).length);
+  // @ts-expect-error readOnly is read-only
+  dev.readOnly = false;
+  // @ts-expect-error the sector size is 512
+  const sector: 4096 = dev.sectorSize;
+  out.push(sector);
+  // @ts-expect-error the handle is not API
+  out.push(dev._dev);
+  // @ts-expect-error not an error name yet
+  const notYet: DiskErrorName = "NotSupportedError";
+  out.push(notYet);
+
+  // @ts-expect-error importDelta needs the base it applies to
+  out.push(dm.importDelta(file, {}));
+  // @ts-expect-error restoreCheckpoint needs a checkpoint id
+  out.push(dm.restoreCheckpoint(disk.id));
+  // @ts-expect-error a checkpoint's name is a string
+  out.push(dm.checkpoint(disk.id, { name: 3 }));
   return out;
 }

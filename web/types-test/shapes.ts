@@ -7,7 +7,12 @@
 import type {
   Backend,
   BlankDiskOptions,
+  BlockDevice,
+  Checkpoint,
+  ImportDeltaOptions,
+  Layers,
   Checksum,
+  DeviceMode,
   DiskErrorName,
   DiskFormat,
   DiskKind,
@@ -20,6 +25,7 @@ import type {
   LongOptions,
   MountChange,
   Mounts,
+  OpenDiskOptions,
   OpenOptions,
   OpenReport,
   ParsedSize,
@@ -37,17 +43,18 @@ export type Expect<T extends true> = T;
 export type Unions = [
   Expect<Equal<Backend, "opfs" | "idb">>,
   Expect<Equal<DiskKind, "hdd" | "cd" | "floppy">>,
-  Expect<Equal<DiskFormat, "raw" | "iso" | "qcow2" | "vhd" | "dc42" | "aerospar">>,
-  Expect<Equal<Progress["phase"], "import" | "convert" | "checksum" | "export" | "verify">>,
+  Expect<Equal<DiskFormat, "raw" | "iso" | "qcow2" | "vhd" | "dc42" | "aerospar" | "aerolayr" | "overlay">>,
+  Expect<Equal<Progress["phase"], "import" | "convert" | "checksum" | "export" | "verify" | "merge" | "commit">>,
   Expect<Equal<
     DiskErrorName,
     | "AbortError" | "QuotaExceededError" | "NotFoundError" | "InUseError"
-    | "UnsupportedFormatError" | "CorruptImageError" | "InvalidArgumentError"
+    | "UnsupportedFormatError" | "CorruptImageError" | "InvalidArgumentError" | "ReadOnlyError"
   >>,
+  Expect<Equal<DeviceMode, "direct" | "overlay">>,
 ];
 
 export type Answers = [
-  Expect<Equal<Checksum, { algorithm: "crc32"; value: string }>>,
+  Expect<Equal<Checksum, { algorithm: "crc32"; value: string; stale?: boolean }>>,
   Expect<Equal<DiskMeta, {
     source?: "local" | "remote";
     id: string;
@@ -67,7 +74,15 @@ export type Answers = [
     storedBytes?: number;
     warnings?: string[];
     recovered?: { atMs: number; from: string };
+    parentId?: string;
+    defaultOverlay?: boolean;
+    layers?: Layers;
+    checkpoints?: Checkpoint[];
+    garbage?: string[];
+    pending?: { op: "merge-up" | "commit"; from?: string; into?: string; startedAtMs: number };
   }>>,
+  Expect<Equal<Checkpoint, { id: string; name: string; createdAtMs: number; layer: string }>>,
+  Expect<Equal<Layers, { blockSize: number; head: string; nodes: { id: string; fileName: string; parent: string; createdAtMs: number }[] }>>,
   Expect<Equal<RecoveredDisk, { id: string; name: string; fileName: string; format: string; problem?: string }>>,
   Expect<Equal<Recovery, {
     reason: string;
@@ -85,7 +100,7 @@ export type Answers = [
     sourceOk?: boolean;
   }>>,
   Expect<Equal<Progress, {
-    phase: "import" | "convert" | "checksum" | "export" | "verify";
+    phase: "import" | "convert" | "checksum" | "export" | "verify" | "merge" | "commit";
     processedBytes: number;
     totalBytes: number;
     bytesPerSecond: number;
@@ -129,16 +144,38 @@ export type Options = [
   Expect<Equal<BlankDiskOptions, { name: string; sizeBytes: number; kind?: DiskKind | undefined }>>,
   Expect<Equal<Required<ExportOptions>, {
     gzip: boolean | undefined;
+    checkpointId: string | undefined;
     onProgress: ((p: Progress) => void) | undefined;
     signal: AbortSignal | undefined;
   }>>,
   Expect<Equal<Required<ExportToFileOptions>, {
     gzip: boolean | undefined;
+    checkpointId: string | undefined;
     fileName: string | undefined;
+    delta: boolean | undefined;
     onProgress: ((p: Progress) => void) | undefined;
     signal: AbortSignal | undefined;
   }>>,
   Expect<Equal<MountChange, { hddId?: string | null | undefined; cdId?: string | null | undefined }>>,
+  Expect<Equal<OpenDiskOptions, { writable?: boolean | undefined; mode?: DeviceMode | undefined }>>,
+];
+
+// BlockDevice: exactly these members, each with exactly this signature.
+export type Device = [
+  Expect<Equal<
+    keyof BlockDevice,
+    "sizeBytes" | "sectorSize" | "readOnly" | "diskId" | "read" | "readInto" | "write" | "discard" | "flush" | "close"
+  >>,
+  Expect<Equal<
+    Pick<BlockDevice, "sizeBytes" | "sectorSize" | "readOnly" | "diskId">,
+    { readonly sizeBytes: number; readonly sectorSize: 512; readonly readOnly: boolean; readonly diskId: string }
+  >>,
+  Expect<Equal<BlockDevice["read"], (offset: number, length: number) => Promise<Uint8Array<ArrayBuffer>>>>,
+  Expect<Equal<BlockDevice["readInto"], (offset: number, target: Uint8Array) => Promise<void>>>,
+  Expect<Equal<BlockDevice["write"], (offset: number, bytes: Uint8Array) => Promise<void>>>,
+  Expect<Equal<BlockDevice["discard"], (offset: number, length: number) => Promise<void>>>,
+  Expect<Equal<BlockDevice["flush"], () => Promise<void>>>,
+  Expect<Equal<BlockDevice["close"], () => Promise<void>>>,
 ];
 
 // DiskManager: exactly these public members (the JS class's, less its
@@ -149,7 +186,9 @@ export type Members = [
     | "backend" | "openReport" | "recoveryReport" | "probeFile" | "limits" | "parseSize"
     | "listDisks" | "getDisk" | "createBlankDisk" | "importDisk" | "importDiskConverted"
     | "exportDisk" | "exportDiskToFile" | "verifyDisk" | "renameDisk" | "deleteDisk"
-    | "getMounts" | "setMounts" | "storageInfo" | "requestPersistence" | "close"
+    | "openDisk" | "getMounts" | "setMounts" | "storageInfo" | "requestPersistence" | "close"
+    | "createOverlay" | "checkpoint" | "listCheckpoints" | "restoreCheckpoint" | "deleteCheckpoint"
+    | "revertDisk" | "commitOverlay" | "flattenDisk" | "exportDelta" | "importDelta"
   >>,
   Expect<Equal<keyof typeof DiskManager, "prototype" | "open">>,
   Expect<Equal<typeof DiskManager.open, (options?: OpenOptions) => Promise<DiskManager>>>,
@@ -168,9 +207,13 @@ export type Members = [
   Expect<Equal<DiskManager["verifyDisk"], (id: string, options?: LongOptions) => Promise<VerifyResult>>>,
   Expect<Equal<DiskManager["renameDisk"], (id: string, name: string) => Promise<DiskMeta>>>,
   Expect<Equal<DiskManager["deleteDisk"], (id: string) => Promise<void>>>,
+  Expect<Equal<DiskManager["openDisk"], (id: string, options?: OpenDiskOptions) => Promise<BlockDevice>>>,
   Expect<Equal<DiskManager["getMounts"], () => Promise<Mounts>>>,
   Expect<Equal<DiskManager["setMounts"], (mounts: MountChange) => Promise<Mounts>>>,
   Expect<Equal<DiskManager["storageInfo"], () => Promise<StorageInfo>>>,
   Expect<Equal<DiskManager["requestPersistence"], () => Promise<boolean>>>,
-  Expect<Equal<DiskManager["close"], () => void>>,
+  Expect<Equal<DiskManager["close"], () => Promise<void>>>,
+  Expect<Equal<DiskManager["checkpoint"], (id: string, options?: { name?: string | undefined }) => Promise<Checkpoint>>>,
+  Expect<Equal<DiskManager["restoreCheckpoint"], (id: string, checkpointId: string) => Promise<DiskMeta>>>,
+  Expect<Equal<DiskManager["importDelta"], (file: Blob, options: ImportDeltaOptions) => Promise<DiskMeta>>>,
 ];
