@@ -109,7 +109,9 @@ function needEngine() {
 
 // The engine's rules for the drives (dm.limits()), filled at start.
 let limits = { hddKinds: [], hddFormats: [], cdFormats: [] };
-const canHDD = (d) => d.source !== "remote" && limits.hddKinds.includes(d.kind) && limits.hddFormats.includes(d.format);
+// A base with overlays stays as it is: its overlay is what gets mounted.
+const canHDD = (d) => d.source !== "remote" && limits.hddKinds.includes(d.kind) && limits.hddFormats.includes(d.format) &&
+  !disks.some((x) => x.parentId === d.id);
 const canCD = (d) => d.source !== "remote" && limits.cdFormats.includes(d.format);
 
 function fmtDate(ms) {
@@ -295,7 +297,6 @@ $("disks").addEventListener("click", (e) => {
 
 /** chainWords says what a layered disk sits on: "overlay of “Base” · 3 layers". */
 function chainWords(d) {
-  if (!d.layers && !d.parentId) return "";
   const parts = [];
   if (d.parentId) {
     const base = disks.find((x) => x.id === d.parentId);

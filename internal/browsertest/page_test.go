@@ -901,3 +901,81 @@ func TestSizeWordsAgree(t *testing.T) {
 		}
 	}
 }
+
+// TestPageLayers: a person makes an overlay of a disk, sees the chain, takes
+// a checkpoint, restores it, reverts, and is told why the base cannot be
+// deleted. A second DiskManager in the page plays the machine writing the
+// overlay.
+func TestPageLayers(t *testing.T) {
+	parallel(t)
+	_, p := openApp(t)
+	must(t, p.Click(`button.floppy[data-label="720K"]`))
+	base := waitRow(t, p, "Blank 720K floppy", time.Minute)
+	must(t, p.Click(rowSel("Blank 720K floppy", `button[data-action="overlay"]`)))
+	ov := waitRow(t, p, "Blank 720K floppy (overlay)", 30*time.Second)
+	waitText(t, p, fmt.Sprintf(`#disks tr[data-id=%q] .chain`, ov.ID), "overlay of “Blank 720K floppy” · 1 layer", 30*time.Second)
+	waitText(t, p, fmt.Sprintf(`#disks tr[data-id=%q] .chain`, base.ID), "base of 1 overlay", 30*time.Second)
+
+	// The machine writes the overlay.
+	machine := func(fill int) {
+		t.Helper()
+		mustEval(t, p, `const { DiskManager } = await import(new URL("web/disk_manager.js", location.href).href);
+			const m = await DiskManager.open();
+			const dev = await m.openDisk(args[0], { writable: true });
+			await dev.write(0, new Uint8Array(4096).fill(args[1]));
+			await dev.close();
+			await m.close();`, nil, ov.ID, fill)
+	}
+	readFirst := func() int {
+		t.Helper()
+		var b int
+		mustEval(t, p, `const { DiskManager } = await import(new URL("web/disk_manager.js", location.href).href);
+			const m = await DiskManager.open();
+			const dev = await m.openDisk(args[0]);
+			const b = (await dev.read(0, 512))[0];
+			await dev.close();
+			await m.close();
+			return b;`, &b, ov.ID)
+		return b
+	}
+	machine(1)
+
+	must(t, p.Click(rowSel("Blank 720K floppy (overlay)", `button[data-action="checkpoints"]`)))
+	waitText(t, p, "#checkpoints-title", "Checkpoints of “Blank 720K floppy (overlay)”", 30*time.Second)
+	must(t, p.TypeInto("#checkpoint-name", "clean install"))
+	must(t, p.Click("#checkpoint-take"))
+	waitText(t, p, "#checkpoints-list li .checkpoint-name", "clean install", 30*time.Second)
+	shot(t, p, "checkpoints-dialog")
+	must(t, p.Click("#checkpoints-close"))
+	machine(2)
+	if b := readFirst(); b != 2 {
+		t.Fatalf("the overlay reads %d after the second write", b)
+	}
+	// A stale checksum is shown.
+	waitText(t, p, fmt.Sprintf(`#disks tr[data-id=%q] .stale`, ov.ID), "changed since checksum", 30*time.Second)
+
+	must(t, p.Click(rowSel("Blank 720K floppy (overlay)", `button[data-action="checkpoints"]`)))
+	waitText(t, p, "#checkpoints-list li .checkpoint-name", "clean install", 30*time.Second)
+	must(t, p.Click(`#checkpoints-list li button[data-action="cp-restore"]`))
+	waitText(t, p, "#status", "“Blank 720K floppy (overlay)” is back at checkpoint “clean install”.", 30*time.Second)
+	must(t, p.Click("#checkpoints-close"))
+	if b := readFirst(); b != 1 {
+		t.Fatalf("the overlay reads %d after restoring the checkpoint, want 1", b)
+	}
+
+	must(t, p.Click(rowSel("Blank 720K floppy (overlay)", `button[data-action="revert"]`)))
+	waitText(t, p, "#confirm-title", "Revert “Blank 720K floppy (overlay)”?", 30*time.Second)
+	must(t, p.Click("#confirm-ok"))
+	waitText(t, p, "#status", "Reverted “Blank 720K floppy (overlay)”.", 30*time.Second)
+	if b := readFirst(); b != 0 {
+		t.Fatalf("the overlay reads %d after revert, want the base's 0", b)
+	}
+
+	must(t, p.Click(rowSel("Blank 720K floppy", `button[data-action="delete"]`)))
+	must(t, p.Click("#confirm-ok"))
+	msg := waitText(t, p, "#messages .error", "is the base of the overlay “Blank 720K floppy (overlay)”", 30*time.Second)
+	t.Logf("message: %q", msg)
+	if n := len(pageRows(t, p)); n != 2 {
+		t.Fatalf("%d rows after a refused delete", n)
+	}
+}

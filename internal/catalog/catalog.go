@@ -522,8 +522,15 @@ func (c *Catalog) SetMounts(m Mounts, nowMs int64) error {
 		if d.Kind != KindHDD {
 			return diskerr.New("", ErrInvalid, "%q is a %s, only a hard disk can be mounted as the HDD", d.Name, d.Kind)
 		}
-		if !WritableFormat(d.Format) {
-			return diskerr.New("", ErrInvalid, "%q is stored as %s; convert it to AEROSPAR to mount it read-write", d.Name, d.Format)
+		// A layered disk (an overlay, or one with checkpoints) is written
+		// in its head layer, whatever its base's format.
+		if !WritableFormat(d.Format) && d.Layers == nil {
+			return diskerr.New("", ErrInvalid, "%q is stored as %s; convert it to AEROSPAR, or make an overlay of it, to mount it read-write", d.Name, d.Format)
+		}
+		for _, o := range c.Disks {
+			if o.ParentID == d.ID {
+				return diskerr.New("", ErrInvalid, "%q is the base of the overlay %q and stays as it is; mount the overlay instead", d.Name, o.Name)
+			}
 		}
 	}
 	if m.CdID != nil {

@@ -50,6 +50,11 @@ func (m *Manager) Export(ctx context.Context, id string, o ExportOptions, w io.W
 		return err
 	}
 	defer img.Close()
+	return m.exportTo(ctx, img, o, w)
+}
+
+// exportTo writes img's logical content to w, raw or gzipped.
+func (m *Manager) exportTo(ctx context.Context, img formats.Image, o ExportOptions, w io.Writer) error {
 	var sink exportSink = &zeroWriter{w: w}
 	if o.Gzip {
 		gz, release, err := m.gzipWriter(w)

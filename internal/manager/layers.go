@@ -1025,19 +1025,7 @@ func (m *Manager) ExportCheckpoint(ctx context.Context, id, cpID string, o Expor
 		return err
 	}
 	defer v.Close()
-	var sink exportSink = &zeroWriter{w: w}
-	if o.Gzip {
-		gz, release, err := m.gzipWriter(w)
-		if err != nil {
-			return err
-		}
-		defer release()
-		sink = gz
-	}
-	if err := exportImage(ctx, v, sink, convert.NewReporter(convertOptions(PhaseExport, o.Progress), v.Size())); err != nil {
-		return err
-	}
-	return sink.Close()
+	return m.exportTo(ctx, v, o, w)
 }
 
 // withLayers opens layer files (the one at index writable for writing, -1
@@ -1098,15 +1086,9 @@ func (m *Manager) FlattenDisk(ctx context.Context, id, name string, progress fun
 	nd := m.newDisk(name, d.Kind, target)
 	nd.SizeBytes = img.Size()
 	err = m.store(ctx, nd, func(file File) error {
-		var res convert.Result
-		var err error
-		if target == formats.Raw {
-			res, err = convert.ToRaw(ctx, img, file, convertOptions(PhaseConvert, progress))
-		} else {
-			res, err = convert.ToAeroSpar(ctx, img, file, 0, convertOptions(PhaseConvert, progress))
-		}
+		crc, err := convertInto(ctx, img, target, file, progress)
 		if err == nil {
-			nd.Checksum = catalog.CRC32(checksum.Hex(res.Checksum))
+			nd.Checksum = catalog.CRC32(checksum.Hex(crc))
 		}
 		return err
 	})

@@ -701,3 +701,17 @@ func TestMergeWhileWriting(t *testing.T) {
 		t.Fatalf("%d layers after the merge", len(d.Layers.Nodes))
 	}
 }
+
+// TestMountOverlay: an overlay (of any format) is mounted as the hard disk;
+// its base, which stays as it is, is not.
+func TestMountOverlay(t *testing.T) {
+	e := newLayerEnv(t, false)
+	ov, _ := e.m.CreateOverlay(e.base.ID, "")
+	if _, err := e.m.SetMounts(manager.MountChange{SetHdd: true, HddID: &ov.ID}); err != nil {
+		t.Fatalf("mounting an overlay: %v", err)
+	}
+	_, err := e.m.SetMounts(manager.MountChange{SetHdd: true, HddID: &e.base.ID})
+	if !errors.Is(err, catalog.ErrInvalid) || !strings.Contains(err.Error(), ov.Name) {
+		t.Fatalf("mounting a base: %v", err)
+	}
+}

@@ -375,6 +375,19 @@ func (m *Manager) importAsIs(ctx context.Context, in Input, f formats.Format, im
 	return d, nil
 }
 
+// convertInto writes img's logical content into file as target (raw or
+// AEROSPAR) and returns its CRC32.
+func convertInto(ctx context.Context, img formats.Image, target formats.Format, file File, progress func(Progress)) (uint32, error) {
+	var res convert.Result
+	var err error
+	if target == formats.Raw {
+		res, err = convert.ToRaw(ctx, img, file, convertOptions(PhaseConvert, progress))
+	} else {
+		res, err = convert.ToAeroSpar(ctx, img, file, 0, convertOptions(PhaseConvert, progress))
+	}
+	return res.Checksum, err
+}
+
 func (m *Manager) importConverted(ctx context.Context, in Input, img formats.Image, name, kind string, warnings []string, progress func(Progress)) (*catalog.Disk, error) {
 	info := img.Info()
 	need, err := storedBytes(img)
@@ -395,17 +408,11 @@ func (m *Manager) importConverted(ctx context.Context, in Input, img formats.Ima
 	d.SourceFileName, d.SourceFormat = in.Name(), string(info.Format)
 	d.Warnings = warnings
 	err = m.store(ctx, d, func(file File) error {
-		var res convert.Result
-		var err error
-		if target == formats.Raw {
-			res, err = convert.ToRaw(ctx, img, file, convertOptions(PhaseConvert, progress))
-		} else {
-			res, err = convert.ToAeroSpar(ctx, img, file, 0, convertOptions(PhaseConvert, progress))
-		}
+		crc, err := convertInto(ctx, img, target, file, progress)
 		if err != nil {
 			return err
 		}
-		d.Checksum = catalog.CRC32(checksum.Hex(res.Checksum))
+		d.Checksum = catalog.CRC32(checksum.Hex(crc))
 		if info.Format == formats.Raw {
 			d.SourceChecksum = d.Checksum // a raw file is its logical content
 			return nil
@@ -416,7 +423,7 @@ func (m *Manager) importConverted(ctx context.Context, in Input, img formats.Ima
 			return err
 		}
 		defer r.Close()
-		crc, err := convert.CopyStream(ctx, r, discard{}, in.Size(), convertOptions(PhaseChecksum, progress))
+		crc, err = convert.CopyStream(ctx, r, discard{}, in.Size(), convertOptions(PhaseChecksum, progress))
 		if err != nil {
 			return err
 		}

@@ -82,7 +82,7 @@ type Limits struct {
 func (m *Manager) Limits() Limits {
 	return Limits{
 		MaxDiskBytes: MaxDiskSize, SectorBytes: 512, FloppySizes: append([]int64(nil), floppyList...),
-		HDDFormats: []string{string(formats.Raw), string(formats.AeroSpar)}, HDDKinds: []string{catalog.KindHDD},
+		HDDFormats: []string{string(formats.Raw), string(formats.AeroSpar), "overlay"}, HDDKinds: []string{catalog.KindHDD},
 		CDFormats: []string{string(formats.ISO)}, SizeUnits: sizefmt.Units,
 	}
 }
