@@ -115,6 +115,8 @@ export interface OpenReport {
   swept?: string[];
   /** parts of the catalog that could not be used (left as they are) */
   notes?: string[];
+  /** layer files (`.aerolayr`) no record names, not even as garbage: left where they are */
+  strayLayers?: string[];
 }
 
 export interface VerifyResult {

@@ -835,6 +835,7 @@ function showReport(r) {
   }
   if (r && (r.swept || []).length) lines.push(n(r.swept.length, "1 unfinished import of a closed tab was removed.", "%d unfinished imports of closed tabs were removed."));
   if (r && (r.finished || []).length) lines.push(n(r.finished.length, "1 import that a closed tab had just saved was completed.", "%d imports that closed tabs had just saved were completed."));
+  if (r && (r.strayLayers || []).length) lines.push(n(r.strayLayers.length, "1 layer file that no disk uses was found and left as it is (nothing proves it can go).", "%d layer files that no disk uses were found and left as they are (nothing proves they can go)."));
   for (const note of (r && r.notes) || []) lines.push(`Part of the catalog could not be used and was left as it is: ${note}.`);
   $("recovery-list").replaceChildren(...lines.map((text) => { const li = document.createElement("li"); li.textContent = text; return li; }));
   $("recovery").hidden = lines.length === 0;

@@ -212,6 +212,10 @@ func (l *Layer) Below() io.ReaderAt { return l.below }
 // table returns L2 table i (nil when it does not exist), loading and
 // checking it on first use.
 func (l *Layer) table(i int64) (*l2Table, error) {
+	if l.closed {
+		// A merge may outlive the device it yields to.
+		return nil, fs.ErrClosed
+	}
 	if l.l1[i] == 0 {
 		return nil, nil
 	}

@@ -74,6 +74,9 @@ type OpenReport struct {
 	// Notes are parts of the catalog that could not be used (kept as they
 	// are in the file).
 	Notes []string `json:"notes,omitempty"`
+	// StrayLayers are layer files no record names (not even as garbage):
+	// no proof they are garbage, so they are left where they are.
+	StrayLayers []string `json:"strayLayers,omitempty"`
 }
 
 // loaded is the catalog as read under the lock.
@@ -417,7 +420,30 @@ func (m *Manager) settle(l loaded) error {
 		}
 		m.mu.Unlock()
 	}
+	files, err := m.b.Files()
+	if err != nil {
+		return err
+	}
+	var stray []string
+	for _, f := range files {
+		if isLayerFile(f) && !layerNamed(l.cat, f) {
+			stray = append(stray, f)
+		}
+	}
+	m.mu.Lock()
+	m.report.StrayLayers = stray
+	m.mu.Unlock()
 	return nil
+}
+
+// layerNamed: some record of c names layer file f, as a layer or garbage.
+func layerNamed(c *catalog.Catalog, f string) bool {
+	for _, d := range c.Disks {
+		if slices.Contains(recordLayerFiles(d), f) || slices.Contains(d.Garbage, f) {
+			return true
+		}
+	}
+	return false
 }
 
 // Report returns what opening the manager found and repaired (and any
@@ -429,5 +455,6 @@ func (m *Manager) Report() OpenReport {
 	r.Finished = append([]string(nil), r.Finished...)
 	r.Swept = append([]string(nil), r.Swept...)
 	r.Notes = append([]string(nil), r.Notes...)
+	r.StrayLayers = append([]string(nil), r.StrayLayers...)
 	return r
 }

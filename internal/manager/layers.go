@@ -75,6 +75,8 @@ func headOf(d *catalog.Disk) string {
 type view struct {
 	layers []*layer.Layer // bottom first
 	files  []File
+	names  []string // the layers' file names
+	rw     []bool   // which files are open for writing
 	base   formats.Image
 	info   formats.Info
 }
@@ -117,6 +119,8 @@ func (m *Manager) openView(cat *catalog.Catalog, d *catalog.Disk, top string, wr
 			return nil, err
 		}
 		v.files = append(v.files, f)
+		v.names = append(v.names, n.FileName)
+		v.rw = append(v.rw, w)
 		l, err := layer.Open(f, w)
 		if err != nil {
 			v.Close()
@@ -138,6 +142,63 @@ func (v *view) top() io.ReaderAt {
 		return v.base
 	}
 	return v.layers[len(v.layers)-1]
+}
+
+// below is what layer i of the view reads through to.
+func (v *view) below(i int) io.ReaderAt {
+	if i == 0 {
+		return v.base
+	}
+	return v.layers[i-1]
+}
+
+// layerNamed is the index of the layer stored in fileName, or -1.
+func (v *view) layerNamed(fileName string) int { return slices.Index(v.names, fileName) }
+
+// makeWritable reopens layer i (not the top) for writing, in place: a
+// merge writes into a frozen layer the view reads through. A file cannot
+// be held twice, so the read-only handle goes first; if the writable open
+// is refused, the read-only one is taken again.
+func (m *Manager) makeWritable(v *view, i int) error {
+	if v.rw[i] {
+		return nil
+	}
+	reopen := func(w bool) error {
+		f, err := m.b.Open(v.names[i], w)
+		if err != nil {
+			return err
+		}
+		l, err := layer.Open(f, w)
+		if err != nil {
+			f.Close()
+			return err
+		}
+		l.SetBelow(v.below(i))
+		v.layers[i], v.files[i], v.rw[i] = l, f, w
+		if i+1 < len(v.layers) {
+			v.layers[i+1].SetBelow(l)
+		}
+		return nil
+	}
+	if err := errors.Join(v.layers[i].Close(), v.files[i].Close()); err != nil {
+		return err
+	}
+	if err := reopen(true); err != nil {
+		return errors.Join(err, reopen(false))
+	}
+	return nil
+}
+
+// dropLayer takes layer i (not the top), merged into the one above it,
+// out of the view and closes its file, so that it can be removed.
+func (v *view) dropLayer(i int) error {
+	v.layers[i+1].SetBelow(v.below(i))
+	err := errors.Join(v.layers[i].Close(), v.files[i].Close())
+	v.layers = slices.Delete(v.layers, i, i+1)
+	v.files = slices.Delete(v.files, i, i+1)
+	v.names = slices.Delete(v.names, i, i+1)
+	v.rw = slices.Delete(v.rw, i, i+1)
+	return err
 }
 
 func (v *view) Size() int64                             { return v.base.Size() }
@@ -544,6 +605,20 @@ func (m *Manager) RevertDisk(id string) (*catalog.Disk, error) {
 // what that layer lacks, so nothing reads differently at any moment); a
 // killed tab's merge is redone at the next open.
 func (m *Manager) DeleteCheckpoint(ctx context.Context, id, cpID string, progress func(Progress)) error {
+	// A merge that could not start now (another tab writes the disk and
+	// holds its layers) is refused before anything is recorded.
+	if cat, err := m.read(); err != nil {
+		return err
+	} else if d, err := cat.Get(id); err != nil {
+		return err
+	} else if merge, _, err := forgetCheckpoint(d, cpID, 0); err != nil {
+		return err
+	} else if merge != nil && m.writerHere(id) == nil {
+		from, into := d.Layers.Node(merge.From), d.Layers.Node(merge.Into)
+		if err := m.withLayers([]string{from.FileName, into.FileName}, 1, func([]*layer.Layer) error { return nil }); err != nil {
+			return err
+		}
+	}
 	var merge *catalog.PendingOp
 	var drop []string
 	err := m.update(func(c *catalog.Catalog) error {
@@ -551,29 +626,8 @@ func (m *Manager) DeleteCheckpoint(ctx context.Context, id, cpID string, progres
 		if err != nil {
 			return err
 		}
-		if d.Pending != nil {
-			return &MergePendingError{Name: d.Name}
-		}
-		i, err := findCheckpoint(d, cpID)
-		if err != nil {
-			return err
-		}
-		lid := d.Checkpoints[i].Layer
-		d.Checkpoints = slices.Delete(d.Checkpoints, i, i+1)
-		drop = collectGarbage(d)
-		if lid == "" || d.Layers.Node(lid) == nil || lid == d.Layers.Head {
-			return nil
-		}
-		for _, cp := range d.Checkpoints {
-			if cp.Layer == lid {
-				return nil // another checkpoint names it
-			}
-		}
-		if kids := d.Layers.Children(lid); len(kids) == 1 {
-			merge = &catalog.PendingOp{Op: "merge-up", From: lid, Into: kids[0], StartedAtMs: m.nowMs()}
-			d.Pending = merge
-		}
-		return nil
+		merge, drop, err = forgetCheckpoint(d, cpID, m.nowMs())
+		return err
 	}, nil)
 	if err != nil {
 		return err
@@ -583,6 +637,35 @@ func (m *Manager) DeleteCheckpoint(ctx context.Context, id, cpID string, progres
 		return nil
 	}
 	return m.finishMerge(ctx, id, progress)
+}
+
+// forgetCheckpoint removes checkpoint cpID from d's record, collects the
+// layers nothing reads any more (returned: files to remove) and, when the
+// disk still reads through the checkpoint's layer and nothing else names
+// it, records (and returns) the merge of that layer into its one child.
+func forgetCheckpoint(d *catalog.Disk, cpID string, nowMs int64) (merge *catalog.PendingOp, drop []string, err error) {
+	if d.Pending != nil {
+		return nil, nil, &MergePendingError{Name: d.Name}
+	}
+	i, err := findCheckpoint(d, cpID)
+	if err != nil {
+		return nil, nil, err
+	}
+	lid := d.Checkpoints[i].Layer
+	d.Checkpoints = slices.Delete(d.Checkpoints, i, i+1)
+	drop = collectGarbage(d)
+	if lid == "" || d.Layers.Node(lid) == nil || lid == d.Layers.Head {
+		return nil, drop, nil
+	}
+	for _, cp := range d.Checkpoints {
+		if cp.Layer == lid {
+			return nil, drop, nil // another checkpoint names it
+		}
+	}
+	if kids := d.Layers.Children(lid); len(kids) == 1 {
+		d.Pending = &catalog.PendingOp{Op: "merge-up", From: lid, Into: kids[0], StartedAtMs: nowMs}
+	}
+	return d.Pending, drop, nil
 }
 
 // finishMerge runs (or redoes) disk id's pending merge and commits it.
@@ -602,34 +685,7 @@ func (m *Manager) finishMerge(ctx context.Context, id string, progress func(Prog
 		if from == nil || into == nil || into.Parent != from.ID {
 			return diskerr.New("", diskerr.ErrCorrupt, "the pending merge of “%s” names layers it does not have", d.Name)
 		}
-		// Whole blocks are copied, so neither layer needs what is below it.
-		if dev := m.writerHere(id); dev != nil && into.ID == d.Layers.Head {
-			// The head is being written here: merge into the device's own
-			// layer, holding the device between yields only, so block
-			// requests wait at most one step.
-			if err := m.withLayers([]string{from.FileName}, -1, func(ls []*layer.Layer) error {
-				dev.mu.Lock()
-				defer dev.mu.Unlock()
-				ld, ok := dev.dev.(*layeredDevice)
-				if !ok || dev.closed {
-					return diskerr.New("", ErrInUse, "“%s” is open for writing", d.Name)
-				}
-				p := m.pacer(ctx, "merge", progress, ls[0])
-				yield := p.Yield
-				p.Yield = func() {
-					dev.mu.Unlock()
-					if yield != nil {
-						yield()
-					}
-					dev.mu.Lock()
-				}
-				return overlay.MergeUp(ls[0], ld.Layer(), p)
-			}); err != nil {
-				return err
-			}
-		} else if err := m.withLayers([]string{from.FileName, into.FileName}, 1, func(ls []*layer.Layer) error {
-			return overlay.MergeUp(ls[0], ls[1], m.pacer(ctx, "merge", progress, ls[0]))
-		}); err != nil {
+		if err := m.mergeUp(ctx, id, d.Name, from.FileName, into.FileName, progress); err != nil {
 			return err
 		}
 		var drop []string
@@ -650,12 +706,66 @@ func (m *Manager) finishMerge(ctx context.Context, id string, progress func(Prog
 		if err != nil {
 			return err
 		}
+		m.releaseMerged(id, from.FileName)
 		m.removeGarbage(id, drop)
 		return nil
 	case "commit":
 		return m.runCommit(ctx, id, progress)
 	}
 	return diskerr.New("", diskerr.ErrUnsupported, "“%s” has a pending %q this version cannot finish", d.Name, op.Op)
+}
+
+// mergeUp copies layer file from's blocks into layer file into (its one
+// child). Whole blocks are copied, so neither layer needs what is below
+// it. When this tab writes the disk, its device holds both files (into
+// perhaps as a head it wrote before a checkpoint): the merge goes through
+// the device's own layers, holding the device between yields only, so
+// block requests wait at most one step.
+func (m *Manager) mergeUp(ctx context.Context, id, name, from, into string, progress func(Progress)) error {
+	if dev := m.writerHere(id); dev != nil {
+		dev.mu.Lock()
+		defer dev.mu.Unlock()
+		ld, ok := dev.dev.(*layeredDevice)
+		if !ok || dev.closed {
+			return diskerr.New("", ErrInUse, "“%s” is open for writing", name)
+		}
+		if i, j := ld.v.layerNamed(from), ld.v.layerNamed(into); i >= 0 && j >= 0 {
+			if err := m.makeWritable(ld.v, j); err != nil {
+				return err
+			}
+			p := m.pacer(ctx, "merge", progress, ld.v.layers[i])
+			yield := p.Yield
+			p.Yield = func() {
+				dev.mu.Unlock()
+				if yield != nil {
+					yield()
+				}
+				dev.mu.Lock()
+			}
+			// The device may have switched heads while unlocked, which
+			// appends to its view: the two layers stay where they are.
+			return overlay.MergeUp(ld.v.layers[i], ld.v.layers[j], p)
+		}
+	}
+	return m.withLayers([]string{from, into}, 1, func(ls []*layer.Layer) error {
+		return overlay.MergeUp(ls[0], ls[1], m.pacer(ctx, "merge", progress, ls[0]))
+	})
+}
+
+// releaseMerged takes the merged layer file from out of this tab's writer's
+// view, so that it can be removed and nothing reads through it.
+func (m *Manager) releaseMerged(id, from string) {
+	dev := m.writerHere(id)
+	if dev == nil {
+		return
+	}
+	dev.mu.Lock()
+	defer dev.mu.Unlock()
+	if ld, ok := dev.dev.(*layeredDevice); ok && !dev.closed {
+		if i := ld.v.layerNamed(from); i >= 0 && i+1 < len(ld.v.layers) {
+			ld.v.dropLayer(i)
+		}
+	}
 }
 
 // pacer is the Pacer of a background merge: 5 ms steps with progress in
@@ -1143,6 +1253,8 @@ func (l *layeredDevice) switchHead(m *Manager, fileName string) error {
 	}
 	nl.SetBelow(l.v.top())
 	l.v.files = append(l.v.files, f)
+	l.v.names = append(l.v.names, fileName)
+	l.v.rw = append(l.v.rw, true)
 	l.v.layers = append(l.v.layers, nl)
 	l.Device = overlay.NewDevice(nl, false)
 	return nil

@@ -478,7 +478,7 @@ func TestChainLimit(t *testing.T) {
 }
 
 // TestGarbageNeedsProof: a layer file that the record lists as garbage is
-// removed at the next open; one that no record mentions stays.
+// removed at the next open; one that no record mentions stays, reported.
 func TestGarbageNeedsProof(t *testing.T) {
 	e := newLayerEnv(t, false)
 	ov, _ := e.m.CreateOverlay(e.base.ID, "")
@@ -489,8 +489,12 @@ func TestGarbageNeedsProof(t *testing.T) {
 	if err := e.m.ChangeRecordForTest(ov.ID, func(d *catalog.Disk) { d.Garbage = append(d.Garbage, listed) }); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := manager.New(e.st); err != nil {
+	next, err := manager.New(e.st)
+	if err != nil {
 		t.Fatal(err)
+	}
+	if r := next.Report(); !slices.Equal(r.StrayLayers, []string{"someone-else.aerolayr"}) {
+		t.Fatalf("stray layers reported: %q", r.StrayLayers)
 	}
 	if _, err := os.Stat(filepath.Join(e.dir, "store", listed)); !os.IsNotExist(err) {
 		t.Fatal("listed garbage was not removed")
@@ -713,5 +717,135 @@ func TestMountOverlay(t *testing.T) {
 	_, err := e.m.SetMounts(manager.MountChange{SetHdd: true, HddID: &e.base.ID})
 	if !errors.Is(err, catalog.ErrInvalid) || !strings.Contains(err.Error(), ov.Name) {
 		t.Fatalf("mounting a base: %v", err)
+	}
+}
+
+// TestDeleteCheckpointUnderAWriter: deleting an older checkpoint while a
+// device writes the disk merges its layer into the frozen layer above it,
+// which the device opened as its head before a later checkpoint; the merge
+// goes through the device's own layers (no second writable handle), the
+// disk reads the same at every step, and later layer operations work.
+func TestDeleteCheckpointUnderAWriter(t *testing.T) {
+	e := newLayerEnv(t, true)
+	ctx := context.Background()
+	ov, err := e.m.CreateOverlay(e.base.ID, "work")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := e.m.OpenDisk(ctx, ov.ID, manager.DeviceOptions{Writable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := append([]byte(nil), e.data...)
+	put := func(seed byte) {
+		t.Helper()
+		for i := range 20 {
+			off := int64(e.r.IntN(len(m)/512-16)) * 512
+			b := bytes.Repeat([]byte{seed, byte(i)}, 2048)
+			if _, err := dev.WriteAt(b, off); err != nil {
+				t.Fatal(err)
+			}
+			copy(m[off:], b)
+		}
+	}
+	put(1)
+	c1, err := e.m.TakeCheckpoint(ov.ID, "one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(2)
+	c2, err := e.m.TakeCheckpoint(ov.ID, "two")
+	if err != nil {
+		t.Fatal(err)
+	}
+	at2 := append([]byte(nil), m...)
+	put(3)
+	if err := e.m.DeleteCheckpoint(ctx, ov.ID, c1.ID, nil); err != nil {
+		t.Fatalf("deleting the older checkpoint under a writer: %v", err)
+	}
+	d, _ := e.m.Get(ov.ID)
+	if d.Pending != nil || len(d.Checkpoints) != 1 {
+		t.Fatalf("after the delete: pending %+v, checkpoints %+v", d.Pending, d.Checkpoints)
+	}
+	got := make([]byte, len(m))
+	if _, err := dev.ReadAt(got, 0); err != nil {
+		t.Fatal(err)
+	}
+	e.mustEqual("the device after the merge", got, m)
+	put(4)
+	c3, err := e.m.TakeCheckpoint(ov.ID, "three")
+	if err != nil {
+		t.Fatalf("a checkpoint after the merge: %v", err)
+	}
+	at3 := append([]byte(nil), m...)
+	put(5)
+	if err := e.m.DeleteCheckpoint(ctx, ov.ID, c2.ID, nil); err != nil {
+		t.Fatalf("deleting the second checkpoint: %v", err)
+	}
+	if _, err := dev.ReadAt(got, 0); err != nil {
+		t.Fatal(err)
+	}
+	e.mustEqual("the device after two merges", got, m)
+	if err := dev.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = at2
+	e.mustEqual("checkpoint three", e.exportAt(ov.ID, c3.ID), at3)
+	e.mustEqual("the head", e.export(ov.ID), m)
+	d, _ = e.m.Get(ov.ID)
+	if d.Pending != nil || len(d.Garbage) != 0 {
+		t.Fatalf("record at the end: pending %+v garbage %v", d.Pending, d.Garbage)
+	}
+	if n := len(e.layerFilesOnDisk()); n != len(d.Layers.Nodes) {
+		t.Fatalf("%d layer files for %d layers", n, len(d.Layers.Nodes))
+	}
+}
+
+// TestDeleteCheckpointWhileAnotherTabWrites: the merge a delete needs
+// cannot run beside another tab's writer (it holds the layers), so the
+// delete is refused before anything is recorded; that tab can do it.
+func TestDeleteCheckpointWhileAnotherTabWrites(t *testing.T) {
+	e := newLayerEnv(t, false)
+	ctx := context.Background()
+	ov, err := e.m.CreateOverlay(e.base.ID, "work")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := manager.New(e.st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev, err := other.OpenDisk(ctx, ov.ID, manager.DeviceOptions{Writable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	for i, seed := range []byte{1, 2, 3} {
+		if _, err := dev.WriteAt(bytes.Repeat([]byte{seed}, 8192), int64(i)*65536); err != nil {
+			t.Fatal(err)
+		}
+		if seed < 3 {
+			if _, err := other.TakeCheckpoint(ov.ID, string(rune('a'+i))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	before, _ := e.m.Get(ov.ID)
+	err = e.m.DeleteCheckpoint(ctx, ov.ID, before.Checkpoints[0].ID, nil)
+	if !errors.Is(err, manager.ErrInUse) {
+		t.Fatalf("deleting beside another tab's writer: %v", err)
+	}
+	after, _ := e.m.Get(ov.ID)
+	if after.Pending != nil || len(after.Checkpoints) != 2 {
+		t.Fatalf("the refused delete changed the record: pending %+v, checkpoints %+v", after.Pending, after.Checkpoints)
+	}
+	if _, err := e.m.ListCheckpoints(ov.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.DeleteCheckpoint(ctx, ov.ID, before.Checkpoints[0].ID, nil); err != nil {
+		t.Fatalf("the writing tab deletes it: %v", err)
+	}
+	if _, err := other.TakeCheckpoint(ov.ID, "later"); err != nil {
+		t.Fatalf("a checkpoint after the merge: %v", err)
 	}
 }

@@ -91,7 +91,7 @@ export type Answers = [
     unlisted: string[] | null;
     kept?: string;
   }>>,
-  Expect<Equal<OpenReport, { recovery?: Recovery; finished?: string[]; swept?: string[]; notes?: string[] }>>,
+  Expect<Equal<OpenReport, { recovery?: Recovery; finished?: string[]; swept?: string[]; notes?: string[]; strayLayers?: string[] }>>,
   Expect<Equal<VerifyResult, {
     ok: boolean;
     checksum: string;
