@@ -310,8 +310,22 @@ export interface BlockDevice {
   discard(offset: number, length: number): Promise<void>;
   /** once it resolves, every write before it survives a killed tab */
   flush(): Promise<void>;
+  /**
+   * A synchronous channel for an emulator in a worker of its own
+   * (docs/browser.md, "Synchronous channel"): post it to that worker with
+   * the port in the transfer list, and there `new BlockChannel(ch)`
+   * (block_channel.js). Rejects with UnsupportedFormatError, saying why, when
+   * the page is not cross-origin isolated. Closing the device ends it.
+   */
+  channel(): Promise<BlockChannelInit>;
   /** flushes and releases the disk; closing again does nothing */
   close(): Promise<void>;
+}
+
+/** What BlockDevice.channel() gives: the shared request buffer and its control port. */
+export interface BlockChannelInit {
+  readonly sab: SharedArrayBuffer;
+  readonly port: MessagePort;
 }
 
 export declare class DiskManager {

@@ -418,6 +418,7 @@ class BlockDevice {
     this.sectorSize = info.sectorSize;
     this.readOnly = info.readOnly;
     this.diskId = info.diskId;
+    this._channelBytes = info.channelBytes; // the SharedArrayBuffer channel() makes: the worker's size
   }
 
   /** @private */
@@ -469,6 +470,28 @@ class BlockDevice {
 
   /** Every write before it survives a killed tab once this resolves. */
   flush() { return this._op("devFlush", {}).then(() => undefined); }
+
+  /**
+   * A synchronous channel for an emulator in a worker of its own
+   * (docs/browser.md, "Synchronous channel"): { sab, port }, to post to
+   * that worker with the port in the transfer list, where
+   * `new BlockChannel(ch)` (block_channel.js) reads and writes with
+   * Atomics.wait. The page must be cross-origin isolated (SharedArrayBuffer);
+   * elsewhere the worker refuses, saying why. Closing the device ends it.
+   */
+  async channel() {
+    const isolated = typeof SharedArrayBuffer === "function" && globalThis.crossOriginIsolated === true;
+    // Not isolated: the worker is asked anyway, and refuses with its sentence.
+    const sab = isolated ? new SharedArrayBuffer(this._channelBytes) : null;
+    const { port1, port2 } = new MessageChannel();
+    try {
+      await this._op("devChannel", { sab, port: port1 }, [port1]);
+    } catch (e) {
+      port2.close();
+      throw e;
+    }
+    return { sab, port: port2 };
+  }
 
   /** Flushes and releases the disk; closing again does nothing. */
   close() {

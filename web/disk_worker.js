@@ -413,6 +413,18 @@ self.aerodiskIO = {
   copyIn: guard((buf, at, addr, len) => { view(addr, len).set(new Uint8Array(buf, at, len)); }),
   replyBuffer: guard((id, buf) => self.postMessage({ id, ok: true, bytes: buf }, [buf])),
 
+  // The synchronous channel's server end (see "the synchronous channel"
+  // below): Go decides and answers, these move bytes and flip the words.
+  crossOriginIsolated: () => self.crossOriginIsolated === true && typeof SharedArrayBuffer === "function",
+  sharedLength: guard((b) => (typeof SharedArrayBuffer === "function" && b instanceof SharedArrayBuffer ? b.byteLength : -1)),
+  channelOpen: guard(chOpen),
+  channelRead: guard((c, addr, len) => { c.data.set(view(addr, len)); chAnswer(c, 0); }),
+  channelTake: guard((c, addr, len) => { view(addr, len).set(c.data.subarray(0, len)); }),
+  channelDone: guard((c) => chAnswer(c, 0)),
+  channelNext: guard(chNext),
+  channelFail: guard((c, name, message) => { chRecord(c, CH.ANSWER, name, message); chAnswer(c, 1); }),
+  channelEnd: guard((c, name, message) => chEnd(c, CH_CLOSED, name, message)),
+
   // Messages to the page.
   post: guard((msg) => self.postMessage(msg)),
   postChunk: guard((id, addr, len) => {
@@ -425,6 +437,150 @@ self.aerodiskIO = {
     self.postMessage({ ready: true });
   }),
 };
+
+// The synchronous channel (docs/browser.md, "Synchronous channel";
+// wasm/device.go decides everything; web/block_channel.js is the emulator's
+// end). A channel is a SharedArrayBuffer the page made: a header of
+// CH.HEADER bytes, then the data area. The header, the same in
+// web/block_channel.js:
+//
+//   Int32 words   0 state (0 idle, 1 request, 2 answered) · 1 ended (0 open,
+//                 1 closed: throw the closed record, 2 the disk worker
+//                 stopped: throw the stopped record) · 2 op · 3 status (0 ok,
+//                 1 the answer record) · 4 heartbeat · 5 the emulator side's
+//                 lock · 6 magic · 7 data bytes · 8 sector size · 9 read-only
+//   Float64 words 8 offset · 9 length · 10 span (the whole remaining range)
+//                 · 11 the disk's size
+//   records       at 128 the answer's error, 1152 the closed error, 2176 the
+//                 stopped error: Int32 name length, Int32 message length,
+//                 the name's UTF-8 from byte 8, the message's from byte 72
+//
+// The emulator writes a request, stores state 1 and notifies; this worker
+// waits with Atomics.waitAsync (never blocking its event loop), hands the
+// request to Go (the device's queue), and Go's answer stores state 2 and
+// notifies. The heartbeat ticks every CH_BEAT_MS while a channel is open,
+// so a waiter can tell a busy disk worker from a dead one.
+const CH = {
+  STATE: 0, ENDED: 1, OP: 2, STATUS: 3, BEAT: 4, LOCK: 5, MAGIC: 6, DATA: 7, SECTOR: 8, READ_ONLY: 9,
+  OFFSET: 8, LENGTH: 9, SPAN: 10, SIZE: 11,
+  ANSWER: 128, CLOSED: 1152, STOPPED: 2176, NAME_AT: 8, MESSAGE_AT: 72, RECORD_END: 1024,
+  HEADER: 4096, MAGIC_VALUE: 0x41444331,
+};
+const CH_REQUEST = 1, CH_ANSWERED = 2, CH_CLOSED = 1, CH_STOPPED = 2, CH_END = 5, CH_BEAT_MS = 250;
+const channels = new Set();
+let channelBeat = null;
+const channelEncoder = new TextEncoder();
+
+function chOpen(id, sab, port, wake, dataBytes, sizeBytes, sectorSize, readOnly, closedName, closedMessage, stoppedName, stoppedMessage) {
+  if (!(port instanceof MessagePort)) throw new TypeError("the channel's port must be a MessagePort");
+  const c = {
+    id, sab, port, wake, ended: false, busy: false, armed: false,
+    i32: new Int32Array(sab, 0, 16), f64: new Float64Array(sab, 0, 12), data: new Uint8Array(sab, CH.HEADER, dataBytes),
+  };
+  c.i32[CH.DATA] = dataBytes;
+  c.i32[CH.SECTOR] = sectorSize;
+  c.i32[CH.READ_ONLY] = readOnly ? 1 : 0;
+  c.f64[CH.SIZE] = sizeBytes;
+  chRecord(c, CH.CLOSED, closedName, closedMessage);
+  chRecord(c, CH.STOPPED, stoppedName, stoppedMessage);
+  Atomics.store(c.i32, CH.MAGIC, CH.MAGIC_VALUE);
+  port.onmessage = (e) => { if (e.data && e.data.close) chWake(c, CH_END, 0, 0, 0); };
+  channels.add(c);
+  channelBeat ||= setInterval(() => { for (const o of channels) Atomics.add(o.i32, CH.BEAT, 1); }, CH_BEAT_MS);
+  chArm(c, true);
+  return c;
+}
+
+// chRecord writes an error record, in UTF-8 (a message too long for it is
+// cut before a whole character; encodeInto takes no shared memory).
+function chRecord(c, at, name, message) {
+  const put = (s, from, to) => {
+    let b = channelEncoder.encode(s);
+    if (b.length > to - from) {
+      let k = to - from;
+      while (k > 0 && (b[k] & 0xc0) === 0x80) k--;
+      b = b.subarray(0, k);
+    }
+    new Uint8Array(c.sab, at + from, b.length).set(b);
+    return b.length;
+  };
+  const lens = new Int32Array(c.sab, at, 2);
+  lens[0] = put(name, CH.NAME_AT, CH.MESSAGE_AT);
+  lens[1] = put(message, CH.MESSAGE_AT, CH.RECORD_END);
+}
+
+// chArm waits for the next request, unless a wait is pending already or a
+// request is with Go (busy). inTask: called from a JS task of its own (not
+// from inside a Go call), so a request already there goes to Go at once;
+// from inside Go it waits for a microtask.
+function chArm(c, inTask) {
+  if (c.ended || c.busy || c.armed) return;
+  const next = () => { c.armed = false; chArm(c, true); };
+  const s = Atomics.load(c.i32, CH.STATE);
+  if (s === CH_REQUEST) {
+    if (inTask) chServe(c);
+    else { c.armed = true; queueMicrotask(next); }
+    return;
+  }
+  c.armed = true;
+  const w = Atomics.waitAsync(c.i32, CH.STATE, s);
+  if (w.async) w.value.then(next);
+  else queueMicrotask(next);
+}
+
+function chServe(c) {
+  c.busy = true;
+  chWake(c, Atomics.load(c.i32, CH.OP), c.f64[CH.OFFSET], c.f64[CH.LENGTH], c.f64[CH.SPAN]);
+}
+
+function chWake(c, op, offset, length, span) {
+  if (c.ended) return;
+  try {
+    c.wake(c.id, op, offset, length, span);
+  } catch (e) {
+    chStopAll(); // Go has exited: nobody will answer
+  }
+}
+
+// chNext hands Go the request waiting now, if any (Go polls for one for a
+// moment after each answer: a request taken this way costs no callback):
+// its op (0: none), and offset, length and span into Go memory at addr.
+function chNext(c, addr) {
+  if (c.ended || c.busy || Atomics.load(c.i32, CH.STATE) !== CH_REQUEST) return 0;
+  c.busy = true;
+  const to = new Float64Array(memory.buffer, addr, 3);
+  to[0] = c.f64[CH.OFFSET];
+  to[1] = c.f64[CH.LENGTH];
+  to[2] = c.f64[CH.SPAN];
+  return Atomics.load(c.i32, CH.OP);
+}
+
+function chAnswer(c, status) {
+  c.busy = false;
+  c.i32[CH.STATUS] = status;
+  Atomics.store(c.i32, CH.STATE, CH_ANSWERED);
+  Atomics.notify(c.i32, CH.STATE);
+  chArm(c, false);
+}
+
+function chEnd(c, how, name, message) {
+  if (c.ended) return;
+  c.ended = true;
+  if (name) chRecord(c, CH.CLOSED, name, message);
+  Atomics.store(c.i32, CH.ENDED, how);
+  Atomics.notify(c.i32, CH.STATE);
+  Atomics.notify(c.i32, CH.LOCK);
+  c.port.onmessage = null;
+  c.port.close();
+  channels.delete(c);
+  if (!channels.size && channelBeat) { clearInterval(channelBeat); channelBeat = null; }
+}
+
+// chStopAll ends every channel with its stopped record (written by Go when
+// it opened): Go has exited.
+function chStopAll() {
+  for (const c of [...channels]) chEnd(c, CH_STOPPED);
+}
 
 // The helper's CRC32 jobs never enter Go: Go's wasm code generator runs
 // hash/crc32 at ~1.2 GB/s, and on a 2-core machine the helper's CPU time per
@@ -472,6 +628,10 @@ const dispatch = (m) => (self.aerodiskRole === "helper" && m && m.job ? crcMessa
 
 const go = new Go();
 let wasmModule = null; // compiled once, shared with the helper worker
+// Go exiting (a fatal error) ends every channel: a waiting emulator
+// throws the stopped record instead of waiting for ever.
+const goExit = go.exit;
+go.exit = (code) => { chStopAll(); goExit.call(go, code); };
 
 function run(instancePromise) {
   instancePromise

@@ -35,8 +35,11 @@ const defaultParallel = 4
 // seconds alone (each backend's subtest counts on its own). A test not
 // named costs 1.
 var costs = map[string]int{
+	"TestLayerCrashes":                 80, // 20 tab crashes per backend; IndexedDB's subtest is the longer
 	"TestTwoTabsOpenDuringRenames":     25,
 	"TestLargeImportFlatMemory":        25,
+	"TestChannelRefusals":              14, // two 5 s waits for a dead disk worker's silence
+	"TestChannelModel":                 12,
 	"TestDeviceWriteRead":              19, // IndexedDB's subtest; OPFS's takes 3
 	"TestAbortRace":                    16,
 	"TestTabCrashes":                   13,

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"unsafe"
 
 	"github.com/hack-pad/safejs"
 )
@@ -288,6 +289,114 @@ func CopyFromBuffer(p []byte, b Buffer, at int) error {
 // ReplyBuffer answers request id with b, transferred to the page:
 // {id, ok: true, bytes: b}.
 func ReplyBuffer(id int, b Buffer) error { _, err := call("replyBuffer", id, b.v); return err }
+
+// --- the synchronous channel (wasm/device.go; web/block_channel.js is the
+// emulator's end, docs/browser.md "Synchronous channel") ---
+
+// Channel is the disk worker's end of a synchronous channel: the
+// SharedArrayBuffer the page made, its views, the port, and the JS loop
+// that waits on it (Atomics.waitAsync) and calls wake with each request.
+type Channel struct {
+	v   safejs.Value
+	req *[3]float64 // ChannelNext's request, written by JS: offset, length, span
+}
+
+// ErrorText is an error as the emulator's worker throws it: an Error.name
+// and the sentence (both from wasm/jsapi).
+type ErrorText struct{ Name, Message string }
+
+// ChannelInfo is what a channel's header tells the emulator's worker, and
+// the error it throws once the channel has ended: Closed when the device
+// or the channel was closed, Stopped when the disk worker stopped
+// answering (it died: no sentence can be asked of it then).
+type ChannelInfo struct {
+	DataBytes  int // the data area: the most one request moves
+	SizeBytes  int64
+	SectorSize int
+	ReadOnly   bool
+	Closed     ErrorText
+	Stopped    ErrorText
+}
+
+// CrossOriginIsolated reports whether this worker may share memory with
+// others: crossOriginIsolated, and SharedArrayBuffer exists.
+func CrossOriginIsolated() bool {
+	v, err := call("crossOriginIsolated")
+	if err != nil {
+		return false
+	}
+	ok, _ := v.Bool()
+	return ok
+}
+
+// SharedLength takes v as a SharedArrayBuffer and returns its length;
+// anything else is ErrType.
+func SharedLength(v safejs.Value) (int, error) {
+	n, err := intOf(call("sharedLength", v))
+	if err == nil && n < 0 {
+		err = fmt.Errorf("%w: the channel needs a SharedArrayBuffer", ErrType)
+	}
+	return n, err
+}
+
+// ChannelOpen writes the channel's header into sab, takes the port (which
+// the emulator's worker closes the channel through) and starts waiting for
+// requests: each calls wake(id, op, offset, length, span) inside a JS
+// task, which must not block (it queues the request).
+func ChannelOpen(id int, sab, port safejs.Value, wake safejs.Func, info ChannelInfo) (Channel, error) {
+	v, err := call("channelOpen", id, sab, port, wake.Value(), info.DataBytes, info.SizeBytes, info.SectorSize, info.ReadOnly,
+		info.Closed.Name, info.Closed.Message, info.Stopped.Name, info.Stopped.Message)
+	return Channel{v: v, req: new([3]float64)}, err
+}
+
+// ChannelRead answers a read: p into the data area (one memcpy in JS),
+// then the answer, which wakes the waiting worker.
+func ChannelRead(c Channel, p []byte) error {
+	_, err := call("channelRead", c.v, Addr(p), len(p))
+	return err
+}
+
+// ChannelTake fills p from the data area, where a write's bytes are.
+func ChannelTake(c Channel, p []byte) error {
+	_, err := call("channelTake", c.v, Addr(p), len(p))
+	return err
+}
+
+// ChannelRequest is a request taken by ChannelNext.
+type ChannelRequest struct {
+	Op                   int
+	Offset, Length, Span float64
+}
+
+// ChannelNext takes the request waiting in the channel now, if there is
+// one (ok false: none, or one already with Go): no callback, so a worker
+// that answered one request can serve the next at once.
+func ChannelNext(c Channel) (r ChannelRequest, ok bool, err error) {
+	op, err := intOf(call("channelNext", c.v, int(uintptr(unsafe.Pointer(c.req)))))
+	if err != nil || op == 0 {
+		return r, false, err
+	}
+	f := c.req
+	return ChannelRequest{Op: op, Offset: f[0], Length: f[1], Span: f[2]}, true, nil
+}
+
+// ChannelDone answers a request that moved no bytes back (a write, a
+// discard, a flush).
+func ChannelDone(c Channel) error { _, err := call("channelDone", c.v); return err }
+
+// ChannelFail answers a request with an error, which the waiting worker
+// throws.
+func ChannelFail(c Channel, e ErrorText) error {
+	_, err := call("channelFail", c.v, e.Name, e.Message)
+	return err
+}
+
+// ChannelEnd ends the channel: its requests, a waiting one included, throw
+// e from then on, and the JS loop stops waiting.
+func ChannelEnd(c Channel, e ErrorText) error {
+	_, err := call("channelEnd", c.v, e.Name, e.Message)
+	return err
+}
 
 // --- messages to the page ---
 

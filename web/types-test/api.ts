@@ -4,9 +4,11 @@
 // "../disk_manager.js" resolves to. It is never run.
 
 import { DiskManager } from "../disk_manager.js";
+import { BlockChannel } from "../block_channel.js";
 import type {
   Backend,
   BlankDiskOptions,
+  BlockChannelInit,
   BlockDevice,
   Checkpoint,
   Checksum,
@@ -176,9 +178,27 @@ export async function emulate(dm: DiskManager, id: string, mode: DeviceMode): Pr
   } catch (e) {
     say(explain(e)); // ReadOnlyError
   }
+  // The synchronous channel: made here, used in the emulator's worker.
+  const ch: BlockChannelInit = await dev.channel();
+  const emulator = new Worker("emulator.js", { type: "module" });
+  emulator.postMessage({ ch }, [ch.port]);
   const closed: void = await dev.close();
   void closed;
   await dev.close(); // closing again does nothing
+}
+
+// The emulator's worker: blocking sector I/O on the channel it was sent.
+export function emulatorSide(ch: BlockChannelInit): number {
+  const disk = new BlockChannel(ch);
+  const sector = new Uint8Array(disk.sectorSize);
+  disk.readSync(0, sector);
+  if (!disk.readOnly) {
+    disk.writeSync(disk.sizeBytes - disk.sectorSize, sector);
+    disk.discardSync(1 << 20, 1 << 20);
+    disk.flushSync();
+  }
+  disk.close();
+  return sector[510] ?? 0;
 }
 
 export function describeDisk(d: DiskMeta): string {

@@ -4,9 +4,11 @@
 // agree. Equal is true only for identical types (optional, readonly and
 // undefined all count).
 
+import type { BlockChannel } from "../block_channel.js";
 import type {
   Backend,
   BlankDiskOptions,
+  BlockChannelInit,
   BlockDevice,
   Checkpoint,
   ImportDeltaOptions,
@@ -164,7 +166,7 @@ export type Options = [
 export type Device = [
   Expect<Equal<
     keyof BlockDevice,
-    "sizeBytes" | "sectorSize" | "readOnly" | "diskId" | "read" | "readInto" | "write" | "discard" | "flush" | "close"
+    "sizeBytes" | "sectorSize" | "readOnly" | "diskId" | "read" | "readInto" | "write" | "discard" | "flush" | "channel" | "close"
   >>,
   Expect<Equal<
     Pick<BlockDevice, "sizeBytes" | "sectorSize" | "readOnly" | "diskId">,
@@ -175,6 +177,13 @@ export type Device = [
   Expect<Equal<BlockDevice["write"], (offset: number, bytes: Uint8Array) => Promise<void>>>,
   Expect<Equal<BlockDevice["discard"], (offset: number, length: number) => Promise<void>>>,
   Expect<Equal<BlockDevice["flush"], () => Promise<void>>>,
+  Expect<Equal<BlockDevice["channel"], () => Promise<BlockChannelInit>>>,
+  Expect<Equal<BlockChannelInit, { readonly sab: SharedArrayBuffer; readonly port: MessagePort }>>,
+  Expect<Equal<keyof BlockChannel, "sizeBytes" | "sectorSize" | "readOnly" | "readSync" | "writeSync" | "discardSync" | "flushSync" | "close">>,
+  Expect<Equal<BlockChannel["readSync"], (offset: number, target: Uint8Array) => void>>,
+  Expect<Equal<BlockChannel["writeSync"], (offset: number, bytes: Uint8Array) => void>>,
+  Expect<Equal<BlockChannel["discardSync"], (offset: number, length: number) => void>>,
+  Expect<Equal<BlockChannel["flushSync"], () => void>>,
   Expect<Equal<BlockDevice["close"], () => Promise<void>>>,
 ];
 
