@@ -760,3 +760,43 @@ func testBackingOverConvertedBase(t *testing.T, be string) {
 	}
 	os.Remove(top)
 }
+
+// TestFirstImportCrash: a tab dies importing the first disk of an empty
+// origin, leaving nothing but its unfinished import. The next tab opens
+// (its catalog rebuilt with nothing to list, or found fresh), removes the
+// unfinished import, and the tab after it opens as well — on IndexedDB a
+// store without any record used to read as "no catalog" again and again,
+// and the manager refused to open.
+func TestFirstImportCrash(t *testing.T) { eachBackend(t, testFirstImportCrash) }
+
+func testFirstImportCrash(t *testing.T, be string) {
+	requireWasm(t)
+	s := ownSession(t)
+	s.Backend = be
+	p := newPage(t, s, "importing")
+	mustEval(t, p, `await H.open();
+		globalThis.importing = dm.importDisk(new File([H.randomBytes(48 << 20, 5)], "first.img")).catch(() => {});
+		for (let i = 0; i < 2000 && !(await H.pendingLeft()).length; i++) await H.sleep(2);
+		if (!(await H.pendingLeft()).length) throw new Error("the import never became pending");`, nil)
+	p.Crash()
+	for i, name := range []string{"after", "after that"} {
+		q := newPage(t, s, name)
+		var r struct {
+			Report  openReport `json:"report"`
+			Disks   int        `json:"disks"`
+			Pending []string   `json:"pending"`
+		}
+		mustEval(t, q, `const d = await H.open();
+			return { report: d.openReport, disks: (await dm.listDisks()).length, pending: await H.pendingLeft() };`, &r)
+		if r.Disks != 0 || len(r.Pending) != 0 {
+			t.Errorf("open %d: %d disks listed, pending %q", i+1, r.Disks, r.Pending)
+		}
+		if i == 0 && len(r.Report.Swept) != 1 {
+			t.Errorf("the first open after the crash swept %q, want the unfinished import", r.Report.Swept)
+		}
+		if i == 1 && (r.Report.Recovery != nil || len(r.Report.Swept) != 0) {
+			t.Errorf("the second open found more to repair: %+v", r.Report)
+		}
+		mustEval(t, q, `const d = await dm.createBlankDisk({ name: "works", sizeBytes: 1 << 20 }); await dm.deleteDisk(d.id);`, nil)
+	}
+}

@@ -192,3 +192,38 @@ func TestNames(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// TestCloneIsParse: a clone writes the bytes its catalog would, changes
+// to it show in its own Marshal only, and a changed clone writes what the
+// same change to a fresh Parse writes.
+func TestCloneIsParse(t *testing.T) {
+	src := []byte(`{"version":2,"extra":{"a":1},"disks":{"x":{"id":"x","name":"one","kind":"hdd","aero":"keep","layers":{"blockSize":65536,"head":"l1","nodes":[{"id":"l1","fileName":"x-l1.aerolayr","parent":""}]},"checkpoints":[{"id":"c1","name":"c","layer":"l1"}]},"y":{"id":"y","name":"two"},"bad":7},"mounts":{"hddId":"x","other":true}}`)
+	c, err := Parse(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := c.Marshal()
+	k := c.Clone()
+	if got, _ := k.Marshal(); string(got) != string(want) {
+		t.Fatalf("clone writes\n%s\nthe catalog\n%s", got, want)
+	}
+	change := func(c *Catalog) {
+		d := c.Disks["x"]
+		d.Name = "renamed"
+		d.Layers.Nodes[0].FileName = "moved"
+		d.Checkpoints[0].Name = "cc"
+		*c.Mounts.HddID = "y"
+		c.Notes = append(c.Notes, "n")
+	}
+	change(k)
+	if got, _ := c.Marshal(); string(got) != string(want) {
+		t.Fatalf("changing the clone changed the catalog:\n%s", got)
+	}
+	fresh, _ := Parse(src)
+	change(fresh)
+	a, _ := fresh.Marshal()
+	b, _ := k.Marshal()
+	if string(a) != string(b) {
+		t.Fatalf("a changed clone writes\n%s\na changed parse\n%s", b, a)
+	}
+}

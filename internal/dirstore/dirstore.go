@@ -402,11 +402,15 @@ func (s *Store) LockCatalog(exclusive bool) (func(), error) {
 	return func() { once.Do(func() { s.drop(f); f.Close() }) }, nil
 }
 
-// CatalogGenerations reads metadata.json, metadata.json.tmp and
-// metadata.json.prev.
-func (s *Store) CatalogGenerations() ([]manager.Generation, error) {
+// CatalogGenerations reads metadata.json (and, all, metadata.json.tmp and
+// metadata.json.prev).
+func (s *Store) CatalogGenerations(all bool) ([]manager.Generation, error) {
 	var gens []manager.Generation
-	for _, name := range []string{metadataName, metadataTemp, metadataPrev} {
+	names := []string{metadataName, metadataTemp, metadataPrev}
+	if !all {
+		names = names[:1]
+	}
+	for _, name := range names {
 		g := manager.Generation{Name: name}
 		if _, err := s.fault(OpReadCatalog, name); err != nil {
 			if errors.Is(err, ErrKilled) {

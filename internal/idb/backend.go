@@ -641,7 +641,7 @@ func (b *Backend) chunkIndexes(id string) (map[int64]bool, error) {
 // transaction, so it sees one consistent state, as one generation
 // ("records"): the catalog's JSON, or Missing when the database holds no
 // record at all.
-func (b *Backend) CatalogGenerations() ([]manager.Generation, error) {
+func (b *Backend) CatalogGenerations(bool) ([]manager.Generation, error) {
 	g := manager.Generation{Name: "records"}
 	data, missing, err := b.readRecords()
 	switch {
@@ -790,7 +790,14 @@ func (b *Backend) WriteCatalog(old manager.Generation, oldCat, next *catalog.Cat
 			}
 		}
 	}
-	if string(before.Mounts) != string(after.Mounts) {
+	// A store with no record at all reads as no catalog (Missing), so a
+	// catalog without disks keeps the mounts record: an empty catalog
+	// (every disk deleted, or one rebuilt with nothing to list after a
+	// tab died importing the first disk) reads back as one.
+	if string(before.Mounts) != string(after.Mounts) || len(after.Disks) == 0 {
+		if len(after.Mounts) == 0 {
+			after.Mounts = json.RawMessage("{}")
+		}
 		mounts, err := txn.ObjectStore(mountsStore)
 		if err != nil {
 			return err

@@ -55,9 +55,11 @@ type Backend interface {
 	// function must be called once.
 	LockCatalog(exclusive bool) (release func(), err error)
 	// CatalogGenerations reads the stored catalog, current generation
-	// first, then any others the backend keeps (a next one being written,
-	// the previous one). The caller holds the catalog lock.
-	CatalogGenerations() ([]Generation, error)
+	// first, then (all) any others the backend keeps (a next one being
+	// written, the previous one): a good current generation is all a read
+	// needs, the others serve a missing or damaged one. The caller holds
+	// the catalog lock.
+	CatalogGenerations(all bool) ([]Generation, error)
 	// WriteCatalog stores next as the current generation, replacing old
 	// (the current generation as read). oldCat is old parsed, or nil when
 	// old was not a catalog: a good old generation becomes the previous

@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"path"
@@ -107,7 +108,7 @@ func (m *Manager) fresh(gens []Generation) (bool, error) {
 // written by a newer program is an error, never recovered over.
 func (m *Manager) load() (l loaded, needRecovery error, err error) {
 	for attempt := 0; ; attempt++ {
-		gens, err := m.b.CatalogGenerations()
+		gens, err := m.b.CatalogGenerations(false)
 		if err != nil {
 			return l, nil, err
 		}
@@ -120,6 +121,9 @@ func (m *Manager) load() (l loaded, needRecovery error, err error) {
 		case l.gen.Err != nil:
 			why = fmt.Errorf("%s could not be read: %v", l.gen.Name, l.gen.Err)
 		case l.gen.Missing:
+			if gens, err = m.b.CatalogGenerations(true); err != nil {
+				return l, nil, err
+			}
 			if ok, err := m.fresh(gens); err != nil {
 				return l, nil, err
 			} else if ok {
@@ -127,7 +131,7 @@ func (m *Manager) load() (l loaded, needRecovery error, err error) {
 			}
 			why = fmt.Errorf("%s is missing", l.gen.Name)
 		default:
-			c, err := catalog.Parse(l.gen.Data)
+			c, err := m.parse(l.gen.Data)
 			if errors.Is(err, catalog.ErrNewer) {
 				return l, nil, fmt.Errorf("%s: %w", l.gen.Name, err)
 			}
@@ -156,6 +160,7 @@ func (m *Manager) read() (*catalog.Catalog, error) {
 		return nil, err
 	}
 	if needRecovery == nil {
+		m.dropGone(l.cat)
 		return l.cat, nil
 	}
 	var c *catalog.Catalog
@@ -190,10 +195,17 @@ func (m *Manager) write(l loaded, fn func(*catalog.Catalog) error, after func() 
 	if err := fn(l.cat); err != nil {
 		return err
 	}
-	old := l.previous()
+	forgotten := m.dropGone(l.cat)
+	old := m.previous(l)
 	if err := m.b.WriteCatalog(l.gen, old, l.cat); err != nil {
 		return err
 	}
+	m.mu.Lock()
+	for _, f := range forgotten {
+		delete(m.gone, f)
+	}
+	m.latest = l.cat.Clone()
+	m.mu.Unlock()
 	if after == nil {
 		return nil
 	}
@@ -210,16 +222,58 @@ func (m *Manager) write(l loaded, fn func(*catalog.Catalog) error, after func() 
 	return nil
 }
 
-// previous parses the generation again: the catalog before fn changed it.
-func (l loaded) previous() *catalog.Catalog {
+// previous is the catalog before fn changed it, parsed again.
+func (m *Manager) previous(l loaded) *catalog.Catalog {
 	if !l.good {
 		return nil
 	}
-	c, err := catalog.Parse(l.gen.Data)
+	c, err := m.parse(l.gen.Data)
 	if err != nil {
 		return nil
 	}
 	return c
+}
+
+// recent is disk id's record as this tab last read or wrote it, with no
+// I/O (else as read now): a hint for the work an operation does before its
+// commit, which the commit checks against the catalog it changes. Another
+// tab may have changed the record since.
+func (m *Manager) recent(id string) (*catalog.Disk, error) {
+	m.mu.Lock()
+	var d *catalog.Disk
+	if m.latest != nil {
+		if cur := m.latest.Disks[id]; cur != nil {
+			d = cur.Clone()
+		}
+	}
+	m.mu.Unlock()
+	if d != nil {
+		return d, nil
+	}
+	return m.Get(id)
+}
+
+// parse is catalog.Parse, remembering the last good catalog parsed: an
+// operation reads the catalog two or three times (a read, then the read
+// under the exclusive lock, then the catalog before its change), and
+// parsing is what costs (milliseconds in wasm) where a clone does not.
+func (m *Manager) parse(data []byte) (*catalog.Catalog, error) {
+	m.mu.Lock()
+	if m.parsed != nil && bytes.Equal(m.parsedFrom, data) {
+		c := m.parsed.Clone()
+		m.mu.Unlock()
+		return c, nil
+	}
+	m.mu.Unlock()
+	c, err := catalog.Parse(data)
+	if err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	m.parsed, m.parsedFrom = c.Clone(), data
+	m.latest = m.parsed
+	m.mu.Unlock()
+	return c, nil
 }
 
 func mustMarshal(c *catalog.Catalog) []byte {
@@ -273,7 +327,7 @@ func (m *Manager) noteRecovery(r *Recovery) {
 // nothing and touches no file.
 func (m *Manager) recover(why error) (*Recovery, *catalog.Catalog, error) {
 	rec := &Recovery{Reason: why.Error(), Recovered: []RecoveredDisk{}, Unlisted: []string{}}
-	gens, err := m.b.CatalogGenerations()
+	gens, err := m.b.CatalogGenerations(true)
 	if err != nil {
 		return nil, nil, err
 	}

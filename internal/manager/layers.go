@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"slices"
 	"strings"
 
@@ -301,18 +302,40 @@ func (m *Manager) addHead(id, parent string, finishing bool, change func(c *cata
 // device switches to the new head there, or the proof that no other tab
 // writes the old head is let go.
 func (m *Manager) addHeadHeld(id, parent string, finishing bool, hold func(d *catalog.Disk) (func(committed *catalog.Disk) error, error), change func(c *catalog.Catalog, d *catalog.Disk) error) (*catalog.Disk, error) {
-	d, err := m.Get(id)
-	if err != nil {
-		return nil, err
-	}
-	if d.Remote() {
-		return nil, &catalog.RemoteError{Name: d.Name}
-	}
-	after := func(*catalog.Disk) error { return nil }
-	if hold != nil {
-		if after, err = hold(d); err != nil {
+	// The work before the commit starts from this tab's last view of the
+	// record (no catalog read); the commit checks that the disk's top, its
+	// size and its block size are still those, else it is done again from
+	// the catalog as it is.
+	d, err := m.recent(id)
+	for attempt := 0; ; attempt++ {
+		if err != nil {
 			return nil, err
 		}
+		out, opErr := m.addHeadOnce(d, parent, finishing, hold, change)
+		// A top file another tab has removed since is stale too.
+		if attempt > 0 || !(errors.Is(opErr, errStaleView) || errors.Is(opErr, fs.ErrNotExist)) {
+			return out, opErr
+		}
+		d, err = m.Get(id)
+	}
+}
+
+// errStaleView: the record an operation prepared from was changed before
+// its commit (by another tab).
+var errStaleView = diskerr.New("", ErrInUse, "the disk was changed in another tab meanwhile: try again")
+
+// topFile is the file disk d's writes go to: its head layer's, or its own.
+func topFile(d *catalog.Disk) string {
+	if n := d.Layers.Node(headOf(d)); n != nil {
+		return n.FileName
+	}
+	return d.FileName
+}
+
+func (m *Manager) addHeadOnce(d *catalog.Disk, parent string, finishing bool, hold func(d *catalog.Disk) (func(committed *catalog.Disk) error, error), change func(c *catalog.Catalog, d *catalog.Disk) error) (*catalog.Disk, error) {
+	id := d.ID
+	if d.Remote() {
+		return nil, &catalog.RemoteError{Name: d.Name}
 	}
 	bs := int64(layer.DefaultBlockSize)
 	if d.Layers != nil {
@@ -320,17 +343,54 @@ func (m *Manager) addHeadHeld(id, parent string, finishing bool, hold func(d *ca
 	}
 	lid := "l" + strings.ReplaceAll(m.newID(), "-", "")[:12]
 	name := layerFileName(d.ID, lid)
-	f, err := m.newLayerFile(name, d.SizeBytes, bs)
-	if err != nil {
-		after(nil)
-		return nil, err
+	// The new layer file is made while the disk is held and the catalog
+	// read: each is a few round trips to the browser's storage. (The hold
+	// comes before the catalog lock: a device's first write takes the lock
+	// while holding the device.)
+	type made struct {
+		f   NewFile
+		err error
+	}
+	madeCh := make(chan made, 1)
+	go func() {
+		f, err := m.newLayerFile(name, d.SizeBytes, bs)
+		madeCh <- made{f, err}
+	}()
+	var f NewFile
+	fileDone := false
+	takeFile := func() error {
+		if !fileDone {
+			r := <-madeCh
+			f, fileDone = r.f, true
+			return r.err
+		}
+		return nil
+	}
+	discard := func() {
+		if takeFile() == nil && f != nil {
+			f.Discard()
+		}
+	}
+	after := func(*catalog.Disk) error { return nil }
+	if hold != nil {
+		var err error
+		if after, err = hold(d); err != nil {
+			discard()
+			return nil, err
+		}
 	}
 	var out *catalog.Disk
 	var drop []string
-	err = m.update(func(c *catalog.Catalog) error {
+	err := m.update(func(c *catalog.Catalog) error {
+		if err := takeFile(); err != nil {
+			return err
+		}
 		cur, err := c.Get(id)
 		if err != nil {
 			return err
+		}
+		if topFile(cur) != topFile(d) || cur.SizeBytes != d.SizeBytes || (cur.Layers != nil && cur.Layers.BlockSize != bs) {
+			return errStaleView
 		}
 		if cur.Pending != nil && !finishing {
 			return &MergePendingError{Name: cur.Name}
@@ -356,9 +416,9 @@ func (m *Manager) addHeadHeld(id, parent string, finishing bool, hold func(d *ca
 		cur.LastUsedAtMs = m.nowMs()
 		out = cur
 		return nil
-	}, f.Finish)
+	}, func() error { return f.Finish() })
 	if err != nil {
-		f.Discard()
+		discard()
 		after(nil)
 		return nil, err
 	}
@@ -401,26 +461,43 @@ func collectGarbage(d *catalog.Disk) []string {
 }
 
 // removeGarbage removes files the committed record of disk id lists as
-// garbage, then forgets those it removed. A failure leaves them listed for
+// garbage; the next commit forgets those it removed. A failure leaves them listed for
 // the next open.
 func (m *Manager) removeGarbage(id string, files []string) {
 	if len(files) == 0 {
 		return
 	}
-	var gone []string
 	for _, f := range files {
 		if err := m.b.Remove(f); err == nil {
-			gone = append(gone, f)
+			m.mu.Lock()
+			if m.gone == nil {
+				m.gone = map[string]bool{}
+			}
+			m.gone[f] = true
+			m.mu.Unlock()
 		}
 	}
-	m.update(func(c *catalog.Catalog) error {
-		d, err := c.Get(id)
-		if err != nil {
-			return nil
-		}
-		d.Garbage = slices.DeleteFunc(d.Garbage, func(f string) bool { return slices.Contains(gone, f) })
+}
+
+// dropGone takes the files this tab has removed out of c's garbage lists
+// and returns them.
+func (m *Manager) dropGone(c *catalog.Catalog) []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.gone) == 0 {
 		return nil
-	}, nil)
+	}
+	var out []string
+	for _, d := range c.Disks {
+		d.Garbage = slices.DeleteFunc(d.Garbage, func(f string) bool {
+			if m.gone[f] {
+				out = append(out, f)
+				return true
+			}
+			return false
+		})
+	}
+	return out
 }
 
 // CreateOverlay makes a new disk whose unwritten blocks read through to
@@ -566,13 +643,19 @@ func findCheckpoint(d *catalog.Disk, cpID string) (int, error) {
 // O(1): a new empty head on the checkpoint's layer. The writes since are
 // dropped; every checkpoint stays.
 func (m *Manager) RestoreCheckpoint(id, cpID string) (*catalog.Disk, error) {
-	d, err := m.Get(id)
+	d, err := m.recent(id)
 	if err != nil {
 		return nil, err
 	}
 	i, err := findCheckpoint(d, cpID)
 	if err != nil {
-		return nil, err
+		// Another tab may have taken it since this tab's view.
+		if d, err = m.Get(id); err != nil {
+			return nil, err
+		}
+		if i, err = findCheckpoint(d, cpID); err != nil {
+			return nil, err
+		}
 	}
 	return m.addHead(id, d.Checkpoints[i].Layer, false, func(c *catalog.Catalog, cur *catalog.Disk) error {
 		if err := refuseIfBase(c, cur, "it cannot be restored"); err != nil {
@@ -588,7 +671,10 @@ func (m *Manager) RestoreCheckpoint(id, cpID string) (*catalog.Disk, error) {
 // RevertDisk drops every write on top of the disk's base, in O(1): an
 // overlay reads as its base disk again. Checkpoints stay.
 func (m *Manager) RevertDisk(id string) (*catalog.Disk, error) {
-	d, err := m.Get(id)
+	d, err := m.recent(id)
+	if err == nil && d.Layers == nil {
+		d, err = m.Get(id) // another tab may have given it layers since
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -502,8 +502,18 @@ func TestGarbageNeedsProof(t *testing.T) {
 	if _, err := os.Stat(stray); err != nil {
 		t.Fatal("a file nobody listed was removed")
 	}
+	if d, _ := next.Get(ov.ID); len(d.Garbage) != 0 {
+		t.Fatalf("garbage still listed in the tab that removed it: %v", d.Garbage)
+	}
+	// The stored record forgets it with that tab's next commit.
+	if d, _ := e.m.Get(ov.ID); len(d.Garbage) != 1 {
+		t.Fatalf("another tab's view before the next commit: garbage %v", d.Garbage)
+	}
+	if _, err := next.Rename(ov.ID, "renamed"); err != nil {
+		t.Fatal(err)
+	}
 	if d, _ := e.m.Get(ov.ID); len(d.Garbage) != 0 {
-		t.Fatalf("garbage still listed: %v", d.Garbage)
+		t.Fatalf("garbage still stored after the next commit: %v", d.Garbage)
 	}
 }
 
@@ -848,4 +858,64 @@ func TestDeleteCheckpointWhileAnotherTabWrites(t *testing.T) {
 	if _, err := other.TakeCheckpoint(ov.ID, "later"); err != nil {
 		t.Fatalf("a checkpoint after the merge: %v", err)
 	}
+}
+
+// TestCheckpointAfterAnotherTab: an operation prepares from this tab's
+// last view of the record; when another tab has moved the disk's head
+// since, the commit notices and the operation is done again on the
+// record as it is, so nothing of the other tab's is lost.
+func TestCheckpointAfterAnotherTab(t *testing.T) {
+	e := newLayerEnv(t, false)
+	ov, err := e.m.CreateOverlay(e.base.ID, "work")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := append([]byte(nil), e.data...)
+	e.write(ov.ID, m, 10)
+	a, err := e.m.TakeCheckpoint(ov.ID, "a") // this tab's view: head after a
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := manager.New(e.st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	save := e.m
+	e.m = other
+	e.write(ov.ID, m, 10)
+	e.m = save
+	b, err := other.TakeCheckpoint(ov.ID, "b") // moves the head
+	if err != nil {
+		t.Fatal(err)
+	}
+	atB := append([]byte(nil), m...)
+	c, err := e.m.TakeCheckpoint(ov.ID, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := e.m.Get(ov.ID)
+	if len(d.Checkpoints) != 3 || d.Checkpoints[2].ID != c.ID {
+		t.Fatalf("checkpoints: %+v", d.Checkpoints)
+	}
+	e.mustEqual("checkpoint b", e.exportAt(ov.ID, b.ID), atB)
+	e.mustEqual("checkpoint c (nothing written after b)", e.exportAt(ov.ID, c.ID), atB)
+	if _, err := e.m.RestoreCheckpoint(ov.ID, a.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.RestoreCheckpoint(ov.ID, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.mustEqual("the head restored to c", e.export(ov.ID), atB)
+
+	// The other tab restores c: the head this tab last saw is removed.
+	if _, err := other.RestoreCheckpoint(ov.ID, c.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.m.TakeCheckpoint(ov.ID, "after the other tab's restore"); err != nil {
+		t.Fatalf("a checkpoint from a view whose head file is gone: %v", err)
+	}
+	if _, err := e.m.RevertDisk(ov.ID); err != nil {
+		t.Fatal(err)
+	}
+	e.mustEqual("reverted", e.export(ov.ID), e.data)
 }

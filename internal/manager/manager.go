@@ -53,6 +53,17 @@ type Manager struct {
 
 	mu     sync.Mutex
 	report OpenReport
+	// gone are garbage files this tab has removed whose names the stored
+	// records still list: reads leave them out, the next commit forgets
+	// them (a commit of its own for that alone would double the cost of a
+	// restore or a revert).
+	gone map[string]bool
+	// parsed is the last catalog parsed, from the bytes parsedFrom (parse).
+	parsed     *catalog.Catalog
+	parsedFrom []byte
+	// latest is the newest catalog this tab has read or written: a hint
+	// for work done before a commit, which the commit checks (recent).
+	latest *catalog.Catalog
 
 	devices deviceSet // the block devices open here (device.go)
 

@@ -3,6 +3,7 @@
 package opfs
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
@@ -167,11 +168,15 @@ func (b *Backend) LockCatalog(exclusive bool) (func(), error) {
 	return jsutil.Lock(lockName, exclusive)
 }
 
-// CatalogGenerations reads metadata.json, metadata.json.tmp and
-// metadata.json.prev.
-func (b *Backend) CatalogGenerations() ([]manager.Generation, error) {
+// CatalogGenerations reads metadata.json (and, all, metadata.json.tmp and
+// metadata.json.prev).
+func (b *Backend) CatalogGenerations(all bool) ([]manager.Generation, error) {
 	var gens []manager.Generation
-	for _, name := range []string{MetadataName, metadataTemp, metadataPrev} {
+	names := []string{MetadataName, metadataTemp, metadataPrev}
+	if !all {
+		names = names[:1]
+	}
+	for _, name := range names {
 		g := manager.Generation{Name: name}
 		text, err := jsutil.ReadText(b.dir, name)
 		switch {
@@ -196,20 +201,24 @@ func (b *Backend) KeptCatalogName() string { return metadataKept }
 // moves it over metadata.json. Readers hold the shared lock, so none sees
 // the move half done.
 func (b *Backend) WriteCatalog(old manager.Generation, oldCat, next *catalog.Catalog) error {
+	data, err := next.Marshal()
+	if err != nil {
+		return err
+	}
+	// The two writes are independent: they overlap (each is a few round
+	// trips to the browser's file system), and both end before the move.
+	kept := make(chan error, 1)
 	if len(old.Data) > 0 && old.Name == MetadataName {
 		keep := metadataKept
 		if oldCat != nil {
 			keep = metadataPrev
 		}
-		if err := b.writeWhole(keep, old.Data); err != nil {
-			return err
-		}
+		go func() { kept <- b.writeWhole(keep, old.Data) }()
+	} else {
+		kept <- nil
 	}
-	data, err := next.Marshal()
-	if err != nil {
-		return err
-	}
-	if err := b.writeWhole(metadataTemp, data); err != nil {
+	err = b.writeWhole(metadataTemp, data)
+	if err := errors.Join(<-kept, err); err != nil {
 		return err
 	}
 	if err := jsutil.ReplaceFile(b.dir, metadataTemp, MetadataName); err != nil {
