@@ -371,18 +371,42 @@ func (m *Manager) addHeadOnce(d *catalog.Disk, parent string, finishing bool, ho
 			f.Discard()
 		}
 	}
+	// The hold, too, overlaps the catalog read when it is only a file held
+	// read-only; one that holds a device of this tab comes first.
 	after := func(*catalog.Disk) error { return nil }
-	if hold != nil {
+	var heldCh chan error
+	if hold != nil && m.writerHere(id) == nil {
+		heldCh = make(chan error, 1)
+		go func() {
+			if m.writerHere(id) != nil {
+				heldCh <- errStaleView // a device opened meanwhile: hold it first
+				return
+			}
+			a, err := hold(d)
+			if err == nil {
+				after = a
+			}
+			heldCh <- err
+		}()
+	} else if hold != nil {
 		var err error
 		if after, err = hold(d); err != nil {
 			discard()
 			return nil, err
 		}
 	}
+	takeHold := func() error {
+		if heldCh == nil {
+			return nil
+		}
+		err := <-heldCh
+		heldCh = nil
+		return err
+	}
 	var out *catalog.Disk
 	var drop []string
 	err := m.update(func(c *catalog.Catalog) error {
-		if err := takeFile(); err != nil {
+		if err := errors.Join(takeFile(), takeHold()); err != nil {
 			return err
 		}
 		cur, err := c.Get(id)
@@ -417,6 +441,9 @@ func (m *Manager) addHeadOnce(d *catalog.Disk, parent string, finishing bool, ho
 		out = cur
 		return nil
 	}, func() error { return f.Finish() })
+	if herr := takeHold(); err == nil {
+		err = herr // the update failed before it waited for the hold
+	}
 	if err != nil {
 		discard()
 		after(nil)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
+	"sync"
 
 	"aerodisk/internal/catalog"
 	"aerodisk/internal/diskerr"
@@ -31,6 +32,11 @@ const (
 // Backend is a manager.Backend over an OPFS directory (aero/disks).
 type Backend struct {
 	dir jsutil.Dir // aero/disks
+
+	mu sync.Mutex
+	// prevWrite ends when the copy of the catalog a commit replaced is
+	// written (metadata.json.prev); the catalog lock is let go after it.
+	prevWrite chan error
 }
 
 // Open returns the backend over navigator.storage.getDirectory()/aero/disks,
@@ -165,7 +171,25 @@ func (b *Backend) Settle(name string, keep bool) error {
 
 // LockCatalog takes the Web Lock every tab's catalog access goes through.
 func (b *Backend) LockCatalog(exclusive bool) (func(), error) {
-	return jsutil.Lock(lockName, exclusive)
+	release, err := jsutil.Lock(lockName, exclusive)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		if w := b.takePrevWrite(); w != nil {
+			go func() { <-w; release() }()
+			return
+		}
+		release()
+	}, nil
+}
+
+func (b *Backend) takePrevWrite() chan error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	w := b.prevWrite
+	b.prevWrite = nil
+	return w
 }
 
 // CatalogGenerations reads metadata.json (and, all, metadata.json.tmp and
@@ -200,16 +224,24 @@ func (b *Backend) KeptCatalogName() string { return metadataKept }
 // to metadata.json.tmp through a sync access handle (flushed, closed) and
 // moves it over metadata.json. Readers hold the shared lock, so none sees
 // the move half done.
+//
+// The copy and the new catalog are written at once (each is a few round
+// trips to the browser's file system). An unusable catalog's bytes are
+// kept before the move (nothing is deleted on absence of evidence); a good
+// one's copy is only a spare for recovery, so the commit returns without
+// waiting for it and the catalog lock is let go once it is written.
 func (b *Backend) WriteCatalog(old manager.Generation, oldCat, next *catalog.Catalog) error {
+	if w := b.takePrevWrite(); w != nil {
+		<-w // a second commit under one lock (a rollback)
+	}
 	data, err := next.Marshal()
 	if err != nil {
 		return err
 	}
-	// The two writes are independent: they overlap (each is a few round
-	// trips to the browser's file system), and both end before the move.
 	kept := make(chan error, 1)
+	keep := ""
 	if len(old.Data) > 0 && old.Name == MetadataName {
-		keep := metadataKept
+		keep = metadataKept
 		if oldCat != nil {
 			keep = metadataPrev
 		}
@@ -218,7 +250,14 @@ func (b *Backend) WriteCatalog(old manager.Generation, oldCat, next *catalog.Cat
 		kept <- nil
 	}
 	err = b.writeWhole(metadataTemp, data)
-	if err := errors.Join(<-kept, err); err != nil {
+	if keep == metadataPrev {
+		b.mu.Lock()
+		b.prevWrite = kept
+		b.mu.Unlock()
+		if err != nil {
+			return err
+		}
+	} else if err := errors.Join(<-kept, err); err != nil {
 		return err
 	}
 	if err := jsutil.ReplaceFile(b.dir, metadataTemp, MetadataName); err != nil {
