@@ -32,6 +32,10 @@ var layerOps = map[string]func(r *request, m *manager.Manager, a safejs.Value, s
 	"commitOverlay": func(r *request, m *manager.Manager, a safejs.Value, str func(string) string) (any, error) {
 		return nil, m.CommitOverlay(r.ctx, str("id"), progressPoster(r.id))
 	},
+	"compactDisk": func(r *request, m *manager.Manager, a safejs.Value, str func(string) string) (any, error) {
+		res, err := m.CompactDisk(r.ctx, str("id"), progressPoster(r.id))
+		return map[string]any{"reclaimedBytes": res.ReclaimedBytes, "files": res.Files}, err
+	},
 	"flattenDisk": func(r *request, m *manager.Manager, a safejs.Value, str func(string) string) (any, error) {
 		return m.FlattenDisk(r.ctx, str("id"), str("name"), progressPoster(r.id))
 	},

@@ -132,7 +132,7 @@ export interface VerifyResult {
 }
 
 export interface Progress {
-  phase: "import" | "convert" | "checksum" | "export" | "verify" | "merge" | "commit";
+  phase: "import" | "convert" | "checksum" | "export" | "verify" | "merge" | "commit" | "compact";
   processedBytes: number;
   totalBytes: number;
   bytesPerSecond: number;
@@ -322,6 +322,13 @@ export interface BlockDevice {
   close(): Promise<void>;
 }
 
+export interface CompactResult {
+  /** how much smaller the disk's files are */
+  reclaimedBytes: number;
+  /** how many files were compacted */
+  files: number;
+}
+
 /** What BlockDevice.channel() gives: the shared request buffer and its control port. */
 export interface BlockChannelInit {
   readonly sab: SharedArrayBuffer;
@@ -370,6 +377,12 @@ export declare class DiskManager {
   commitOverlay(id: string, options?: LongOptions): Promise<void>;
   /** a standalone copy of the disk as it reads now */
   flattenDisk(id: string, options?: LongOptions & { name?: string | undefined }): Promise<DiskMeta>;
+  /**
+   * gives back the space the disk's files hold for nothing (an AEROSPAR disk's
+   * freed blocks, layers' unnamed clusters), in ~5 ms steps; layers a writer
+   * holds are left as they are; what the disk reads never changes
+   */
+  compactDisk(id: string, options?: LongOptions): Promise<CompactResult>;
   /** the blocks changed since the base as a self-contained, verified delta file */
   exportDelta(id: string, options?: DeltaOptions): Promise<ReadableStream<Uint8Array<ArrayBuffer>>>;
   importDelta(file: Blob, options: ImportDeltaOptions): Promise<DiskMeta>;

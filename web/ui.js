@@ -47,7 +47,7 @@ function sizeNote({ requestedBytes, bytes }) {
 
 const KIND = { hdd: "HDD", cd: "CD", floppy: "Floppy" };
 const FORMAT = { raw: "raw", iso: "ISO", qcow2: "qcow2", vhd: "VHD", dc42: "DiskCopy 4.2", aerospar: "AEROSPAR", aerolayr: "AEROLAYR", overlay: "overlay" };
-const PHASE = { import: "Copying", convert: "Converting", checksum: "Checking", export: "Exporting", verify: "Verifying" };
+const PHASE = { import: "Copying", convert: "Converting", checksum: "Checking", export: "Exporting", verify: "Verifying", merge: "Merging", commit: "Committing", compact: "Compacting" };
 
 // The engine's error names (web/disk_manager.d.ts, DiskErrorName): their
 // messages are already sentences written for a person (wasm/jsapi).
@@ -258,6 +258,7 @@ function renderDisks() {
     );
     if (d.layers) actions.append(button("Revert", "revert", d.parentId ? `Revert ${q}: drop every write, back to its base` : `Revert ${q} to before its first checkpoint`));
     if (d.parentId) actions.append(button("Commit", "commit", `Write the changes of ${q} into its base`));
+    if (d.layers || d.format === "aerospar") actions.append(button("Compact", "compact", `Give back the space ${q} holds for nothing`));
     actions.append(button("Delete", "delete", `Delete ${q}`));
     actions.lastChild.classList.add("danger");
     cell(tr, "Actions", actions).className = "actions-cell";
@@ -290,6 +291,7 @@ $("disks").addEventListener("click", (e) => {
     case "checkpoints": showCheckpoints(d); break;
     case "revert": revertDisk(d); break;
     case "commit": commitOverlay(d); break;
+    case "compact": compactDisk(d); break;
   }
 });
 
@@ -352,6 +354,17 @@ async function commitOverlay(d) {
   } catch (err) {
     if (err && err.name === "AbortError") status(`Commit of “${d.name}” stopped: run it again to finish.`);
     else showError(`“${d.name}” could not be committed. ${describe(err)}`);
+  }
+  await refresh();
+}
+
+async function compactDisk(d) {
+  try {
+    const r = await runJob(`Compacting “${d.name}”`, (o) => dm.compactDisk(d.id, o));
+    status(r.files ? `Compacted “${d.name}”: ${formatBytes(r.reclaimedBytes)} given back.` : `“${d.name}” had nothing to compact.`);
+  } catch (err) {
+    if (err && err.name === "AbortError") status(`Compaction of “${d.name}” stopped; what it reads is unchanged.`);
+    else showError(`“${d.name}” could not be compacted. ${describe(err)}`);
   }
   await refresh();
 }

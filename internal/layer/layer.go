@@ -654,6 +654,26 @@ func (l *Layer) Walk(fn func(b int64, s State) bool) error {
 	return nil
 }
 
+// LiveBytes is what a compacted copy of the layer would take: the header
+// and L1 table up to data_offset, and one cluster per L2 table and per
+// data block. The file's size above it is reclaimable (clusters left
+// unnamed by discards, zeroing overwrites or a killed tab's appends).
+func (l *Layer) LiveBytes() (int64, error) {
+	var tables, data int64
+	for _, e := range l.l1 {
+		if e != 0 {
+			tables++
+		}
+	}
+	err := l.Walk(func(_ int64, s State) bool {
+		if s == Data {
+			data++
+		}
+		return true
+	})
+	return l.dataOff + (tables+data)*l.bs, err
+}
+
 // ReadBlock reads block b's bytes as the layer holds them into p (the
 // block's length): Data from its cluster, Zero as zeros. Absent is an error.
 func (l *Layer) ReadBlock(b int64, p []byte) (State, error) {

@@ -196,9 +196,14 @@ type Device struct {
 	// exact length.
 	maxFile int64
 
-	mu      sync.Mutex
-	written bool // the first write's catalog change is committed
-	closed  bool
+	// sparse is a direct AEROSPAR writer's image: the slots its discards
+	// free are compacted in the background, in steps between requests.
+	sparse *sparse.Disk
+
+	mu         sync.Mutex
+	written    bool // the first write's catalog change is committed
+	closed     bool
+	compacting bool // the background compaction runs
 }
 
 // OpenDisk opens disk id as a block device. Read-only opens read any
@@ -268,7 +273,11 @@ func (m *Manager) OpenDisk(ctx context.Context, id string, o DeviceOptions) (*De
 		return nil, err
 	}
 	if o.Writable {
-		err = m.openDirect(dev, d)
+		if err = m.openDirect(dev, d); err == nil {
+			dev.mu.Lock()
+			dev.startCompaction() // freed slots a killed tab left
+			dev.mu.Unlock()
+		}
 	} else {
 		var img formats.Image
 		if img, err = m.openImage(cat, d); err == nil {
@@ -306,9 +315,10 @@ func (m *Manager) openDirect(dev *Device, d *catalog.Disk) (err error) {
 		// allocation rolled forward, freed slots compacted): its logical
 		// content stays as it was.
 		var sd *sparse.Disk
-		if sd, err = sparse.Open(f, true); err != nil {
+		if sd, err = sparse.OpenPaced(f); err != nil {
 			return err
 		}
+		dev.sparse = sd
 		if dev.dev, err = blockdev.NewSparse(sd); err != nil {
 			sd.Close()
 			return err
@@ -370,7 +380,40 @@ func (d *Device) Discard(off, n int64) error {
 	if err := d.beforeWrite(off, n); err != nil {
 		return err
 	}
-	return d.dev.Discard(off, n)
+	err := d.dev.Discard(off, n)
+	d.startCompaction()
+	return err
+}
+
+// startCompaction starts, unless it runs, the background compaction of an
+// AEROSPAR writer's freed slots (d.mu held): steps of the manager's step
+// budget (~5 ms) with the device held, the manager's Yield between them,
+// so block requests wait at most one step. Close finishes what is left, so
+// the file Aero's browser reader sees never has a freed slot.
+func (d *Device) startCompaction() {
+	if d.sparse == nil || d.compacting || d.closed || !d.sparse.CompactionPending() {
+		return
+	}
+	d.compacting = true
+	go func() {
+		for {
+			d.mu.Lock()
+			if d.closed || d.sparse == nil {
+				d.compacting = false
+				d.mu.Unlock()
+				return
+			}
+			done, _, _, err := d.sparse.CompactStep(d.m.stepBudget())
+			if done || err != nil {
+				// An error leaves the image failed: the next request says it.
+				d.compacting = false
+				d.mu.Unlock()
+				return
+			}
+			d.mu.Unlock()
+			d.m.yield()
+		}
+	}()
 }
 
 // beforeWrite refuses what the device would refuse, with nothing changed,

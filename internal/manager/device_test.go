@@ -8,13 +8,16 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"aerodisk/internal/catalog"
 	"aerodisk/internal/dirstore"
 	"aerodisk/internal/manager"
 	"aerodisk/internal/sparse"
+	"aerodisk/internal/storage"
 	"aerodisk/internal/testutil"
 )
 
@@ -525,5 +528,197 @@ func TestDeviceBlocksCatalogOps(t *testing.T) {
 	r.Close()
 	if err := other.Delete(l.raw); err != nil {
 		t.Errorf("delete once closed: %v", err)
+	}
+}
+
+// TestDeviceCompactsInSteps: an AEROSPAR disk's discards free blocks at
+// once and leave the moves to a background compaction in steps, between
+// which the device answers requests (each step here is one block, and
+// every yield serves a read and a write against the model); the data stays
+// the model's throughout, and once the compaction ends — or the device
+// closes — Aero's browser reader accepts the file.
+func TestDeviceCompactsInSteps(t *testing.T) {
+	dir := t.TempDir()
+	m, _ := newManager(t, dir)
+	const size = 16 << 20
+	blank, err := m.CreateBlank(context.Background(), manager.BlankOptions{Name: "blank", SizeBytes: size})
+	if err != nil || blank.Format != "aerospar" {
+		t.Fatalf("blank: %+v %v", blank, err)
+	}
+	m.StepBudget = time.Nanosecond // one move per step
+	dev := open(t, m, blank.ID, manager.DeviceOptions{Writable: true})
+	r := rand.New(rand.NewPCG(5, 6))
+	model := randBytes(size, 8)
+	if _, err := dev.WriteAt(model, 0); err != nil {
+		t.Fatal(err)
+	}
+	bs := int64(blockSizeOf(t, m, dir, blank.ID))
+	var yields, served atomic.Int64
+	var mu sync.Mutex // the model, shared with the yields
+	check := func(off, n int64) {
+		got := make([]byte, n)
+		if _, err := dev.ReadAt(got, off); err != nil {
+			t.Error(err)
+			return
+		}
+		if !bytes.Equal(got, model[off:off+n]) {
+			t.Errorf("reading [%d,+%d) between compaction steps: not the model's bytes", off, n)
+		}
+	}
+	m.Yield = func() {
+		yields.Add(1)
+		mu.Lock()
+		defer mu.Unlock()
+		// The upper half: a write into a freed block would fill its slot
+		// and save a move.
+		off := size/2 + r.Int64N(size/2/512-8)*512
+		check(off, 4096)
+		p := randBytes(4096, uint64(off))
+		if _, err := dev.WriteAt(p, off); err != nil {
+			t.Error(err)
+			return
+		}
+		copy(model[off:], p)
+		served.Add(1)
+	}
+	// The lower half at once: each freed block takes a move.
+	mu.Lock()
+	if err := dev.Discard(0, size/2); err != nil {
+		t.Fatal(err)
+	}
+	clear(model[:size/2])
+	holes := int(size / 2 / bs)
+	mu.Unlock()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		mu.Lock()
+		pending := sparseFreed(t, m, dir, blank.ID)
+		mu.Unlock()
+		if !pending {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the background compaction never ended")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if holes < 4 || yields.Load() < int64(holes)-1 || served.Load() < int64(holes)-1 {
+		t.Fatalf("%d holes: the compaction yielded %d times, %d requests served between steps", holes, yields.Load(), served.Load())
+	}
+	m.Yield = nil
+	check(0, size)
+	// A discard right before the close: Close compacts what is left.
+	if err := dev.Discard(0, bs); err != nil {
+		t.Fatal(err)
+	}
+	clear(model[:bs])
+	if err := dev.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, fsize := diskFile(t, m, dir, blank.ID)
+	if err := testutil.AeroCheck(f, fsize); err != nil {
+		t.Fatalf("after the close Aero refuses the file: %v", err)
+	}
+	var buf bytes.Buffer
+	if err := m.Export(context.Background(), blank.ID, manager.ExportOptions{}, &buf); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(buf.Bytes(), model) {
+		t.Fatal("the export after the compaction is not the model")
+	}
+}
+
+// diskFile is disk id's stored file as it is, and its size.
+// (read from the directory: a writer holds it).
+func diskFile(t *testing.T, m *manager.Manager, dir, id string) (*bytes.Reader, int64) {
+	t.Helper()
+	d, _ := m.Get(id)
+	b, err := os.ReadFile(filepath.Join(dir, d.FileName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.NewReader(b), int64(len(b))
+}
+
+func blockSizeOf(t *testing.T, m *manager.Manager, dir, id string) uint32 {
+	t.Helper()
+	r, n := diskFile(t, m, dir, id)
+	s, err := sparse.OpenReader(r, n)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s.BlockSize()
+}
+
+// sparseFreed reports freed slots in disk id's AEROSPAR file (the file
+// read as it is: allocated_blocks above the mapped entries).
+func sparseFreed(t *testing.T, m *manager.Manager, dir, id string) bool {
+	t.Helper()
+	r, n := diskFile(t, m, dir, id)
+	s, err := sparse.OpenReader(r, n)
+	if err != nil {
+		return true // read while a step wrote it: look again
+	}
+	return s.MappedBlocks() < s.AllocatedBlocks()
+}
+
+// TestCompactSparseDisk: an AEROSPAR file with freed slots (as a killed
+// tab leaves it) is compacted by CompactDisk in steps with progress: Aero's
+// browser reader accepts it afterwards, it reads the same, the record has
+// its new length, and a second compaction finds nothing to do.
+func TestCompactSparseDisk(t *testing.T) {
+	dir := t.TempDir()
+	m, _ := newManager(t, dir)
+	ctx := context.Background()
+	const size = 8 << 20
+	blank, err := m.CreateBlank(ctx, manager.BlankOptions{Name: "blank", SizeBytes: size})
+	if err != nil {
+		t.Fatal(err)
+	}
+	model := randBytes(size, 3)
+	// A tab that wrote, discarded, and died before compacting.
+	f, err := os.OpenFile(filepath.Join(dir, blank.FileName), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sd, err := sparse.OpenPaced(storage.File{File: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sd.WriteAt(model, 0); err != nil {
+		t.Fatal(err)
+	}
+	bs := int64(sd.BlockSize())
+	for off := int64(0); off < size/2; off += 2 * bs {
+		if err := sd.Discard(off, bs); err != nil {
+			t.Fatal(err)
+		}
+		clear(model[off : off+bs])
+	}
+	if !sd.CompactionPending() {
+		t.Fatal("no freed slot to compact")
+	}
+	f.Close() // killed: no Close of the image
+	var last manager.Progress
+	res, err := m.CompactDisk(ctx, blank.ID, func(p manager.Progress) { last = p })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Files != 1 || res.ReclaimedBytes < bs || last.Phase != manager.PhaseCompact || last.TotalBytes == 0 {
+		t.Fatalf("compaction %+v, last progress %+v", res, last)
+	}
+	r, n := diskFile(t, m, dir, blank.ID)
+	if err := testutil.AeroCheck(r, n); err != nil {
+		t.Fatalf("Aero refuses the compacted file: %v", err)
+	}
+	if d, _ := m.Get(blank.ID); d.FileSizeBytes != n {
+		t.Fatalf("recorded length %d, file %d", d.FileSizeBytes, n)
+	}
+	var buf bytes.Buffer
+	if err := m.Export(ctx, blank.ID, manager.ExportOptions{}, &buf); err != nil || !bytes.Equal(buf.Bytes(), model) {
+		t.Fatalf("export after compaction differs (%v)", err)
+	}
+	if again, err := m.CompactDisk(ctx, blank.ID, nil); err != nil || again.Files != 0 {
+		t.Fatalf("a second compaction: %+v, %v", again, err)
 	}
 }

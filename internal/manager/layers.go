@@ -1544,6 +1544,7 @@ func (m *Manager) layerOverFile(dev *Device, d *catalog.Disk, fileName string) e
 	}
 	dev.dev = ld
 	dev.maxFile = 0
+	dev.sparse = nil // closed above, its freed slots compacted: a frozen base now
 	return nil
 }
 

@@ -919,3 +919,89 @@ func TestCheckpointAfterAnotherTab(t *testing.T) {
 	}
 	e.mustEqual("reverted", e.export(ov.ID), e.data)
 }
+
+// TestCompactLayers: discards and zeroing writes leave a layer's file
+// larger than its live clusters; CompactDisk copies each such layer into a
+// new file (the head and a frozen one), the disk and its checkpoint read
+// as before, the files shrink, the old ones are removed, and a second
+// compaction finds nothing to do.
+func TestCompactLayers(t *testing.T) {
+	e := newLayerEnv(t, false)
+	ctx := context.Background()
+	ov, err := e.m.CreateOverlay(e.base.ID, "work")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := append([]byte(nil), e.data...)
+	churn := func() {
+		top, done, err := e.m.OpenHeadForTest(ov.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := bytes.Repeat([]byte{7, 9}, 1<<20)
+		if _, err := top.WriteAt(p, 0); err != nil {
+			t.Fatal(err)
+		}
+		copy(m, p)
+		if err := top.Discard(0, 3<<19); err != nil { // 1.5 MiB
+			t.Fatal(err)
+		}
+		clear(m[:3<<19])
+		if err := done(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	churn()
+	cp, err := e.m.TakeCheckpoint(ov.ID, "frozen")
+	if err != nil {
+		t.Fatal(err)
+	}
+	atCp := append([]byte(nil), m...)
+	churn()
+	sizeOf := func() (n int64) {
+		for _, f := range e.layerFilesOnDisk() {
+			fi, err := os.Stat(filepath.Join(e.dir, "store", f))
+			if err != nil {
+				t.Fatal(err)
+			}
+			n += fi.Size()
+		}
+		return n
+	}
+	before := sizeOf()
+	var phases []string
+	res, err := e.m.CompactDisk(ctx, ov.ID, func(p manager.Progress) { phases = append(phases, p.Phase) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	after := sizeOf()
+	if res.Files != 2 || res.ReclaimedBytes <= 0 || before-after != res.ReclaimedBytes {
+		t.Fatalf("compaction: %+v; layer files %d bytes before, %d after", res, before, after)
+	}
+	if len(phases) == 0 || phases[len(phases)-1] != manager.PhaseCompact {
+		t.Fatalf("progress phases %v", phases)
+	}
+	e.mustEqual("the head after compaction", e.export(ov.ID), m)
+	e.mustEqual("the checkpoint after compaction", e.exportAt(ov.ID, cp.ID), atCp)
+	d, _ := e.m.Get(ov.ID)
+	if n := len(e.layerFilesOnDisk()); n != len(d.Layers.Nodes) || len(d.Garbage) != 0 {
+		t.Fatalf("%d layer files for %d layers, garbage %v", n, len(d.Layers.Nodes), d.Garbage)
+	}
+	if again, err := e.m.CompactDisk(ctx, ov.ID, nil); err != nil || again.Files != 0 {
+		t.Fatalf("a second compaction: %+v, %v", again, err)
+	}
+	// A layer a writer holds is left alone.
+	dev, err := e.m.OpenDisk(ctx, ov.ID, manager.DeviceOptions{Writable: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dev.Discard(0, 1<<20); err != nil {
+		t.Fatal(err)
+	}
+	clear(m[:1<<20])
+	if res, err := e.m.CompactDisk(ctx, ov.ID, nil); err != nil || res.Files != 0 {
+		t.Fatalf("compaction beside a writer: %+v, %v", res, err)
+	}
+	dev.Close()
+	e.mustEqual("the head at the end", e.export(ov.ID), m)
+}

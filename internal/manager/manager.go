@@ -1,6 +1,7 @@
 package manager
 
 import (
+	"aerodisk/internal/overlay"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -8,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -90,6 +92,23 @@ func New(b Backend) (*Manager, error) {
 	}
 	m.collectAll()
 	return m, nil
+}
+
+// stepBudget is the work of one background step between two yields.
+func (m *Manager) stepBudget() time.Duration {
+	if m.StepBudget > 0 {
+		return m.StepBudget
+	}
+	return overlay.DefaultBudget
+}
+
+// yield lets block requests run between two background steps.
+func (m *Manager) yield() {
+	if m.Yield != nil {
+		m.Yield()
+		return
+	}
+	runtime.Gosched()
 }
 
 // Backend returns the backend in use.

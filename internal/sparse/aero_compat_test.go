@@ -12,6 +12,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"aerodisk/internal/diskerr"
 	"aerodisk/internal/storage"
@@ -470,4 +471,85 @@ func TestCrashDuringCompaction(t *testing.T) {
 			break
 		}
 	}
+}
+
+// TestPacedCompaction: with OpenPaced, Discard only frees; writes and
+// reads go on between CompactStep's steps (each at least one move), every
+// state between steps is a valid image with the model's content, and once
+// done (or closed) Aero's readers all accept the file. A crash inside a
+// step leaves an image that opens with the same content.
+func TestPacedCompaction(t *testing.T) {
+	const size, bs = 1 << 20, 4096
+	r := rand.New(rand.NewPCG(3, 4))
+	st := storage.NewMem(nil)
+	mustCreate(t, st, size, bs).Close()
+	d, err := OpenPaced(st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := make([]byte, size)
+	p := randData(r, size)
+	if _, err := d.WriteAt(p, 0); err != nil {
+		t.Fatal(err)
+	}
+	copy(ref, p)
+	var steps, moves int64
+	for round := 0; round < 40; round++ {
+		off := r.Int64N(size/bs-8) * bs
+		n := (1 + r.Int64N(8)) * bs
+		if err := d.Discard(off, n); err != nil {
+			t.Fatal(err)
+		}
+		clear(ref[off : off+n])
+		for d.CompactionPending() && r.IntN(3) > 0 {
+			done, moved, left, err := d.CompactStep(0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			steps++
+			moves += moved
+			if moved != 1 && !done {
+				t.Fatalf("a step with no budget moved %d blocks", moved)
+			}
+			if done != (left == 0) {
+				t.Fatalf("done %v with %d freed slots left", done, left)
+			}
+			checkDisk(t, mustOpen(t, storage.NewMem(st.Bytes()), false), ref)
+			// A write between steps fills a freed slot.
+			w := r.Int64N(size/bs) * bs
+			q := randData(r, bs)
+			if _, err := d.WriteAt(q, w); err != nil {
+				t.Fatal(err)
+			}
+			copy(ref[w:], q)
+		}
+		checkDisk(t, d, ref)
+	}
+	if steps == 0 || moves == 0 {
+		t.Fatalf("%d steps moved %d blocks", steps, moves)
+	}
+	// A crash inside the remaining work: the image opens with the content.
+	if !d.CompactionPending() {
+		if err := d.Discard(0, 64*bs); err != nil {
+			t.Fatal(err)
+		}
+		clear(ref[:64*bs])
+	}
+	img := st.Bytes()
+	for n := 0; n < 12; n++ {
+		cs := &crashStorage{Mem: storage.NewMem(append([]byte(nil), img...)), left: n}
+		cd, err := OpenPaced(cs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _, _, err = cd.CompactStep(time.Hour)
+		if err != nil && !errors.Is(err, errCrash) {
+			t.Fatalf("crash after %d writes: %v", n, err)
+		}
+		checkDisk(t, mustOpen(t, storage.NewMem(cs.Mem.Bytes()), false), ref)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	aeroAccepts(t, st, ref)
 }

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"slices"
 	"sync"
+	"time"
 
 	"aerodisk/internal/diskerr"
 	"aerodisk/internal/storage"
@@ -26,6 +27,13 @@ type Disk struct {
 	owner     []int64 // slot -> block, -1 = free (read-only opens, or during a discard)
 	scratch   []byte  // one block, for partial allocations and block moves
 	recovered byte    // 'A' or 'B' when Open rolled a crash state forward (for tests)
+	// paced: freed slots are compacted by CompactStep (a block device
+	// paces it between requests), and by Close, not at once.
+	paced bool
+	// freeHint: no freed slot below it (reuse's search starts there);
+	// clearedUnflushed: an entry was cleared since the last flush.
+	freeHint         int64
+	clearedUnflushed bool
 }
 
 // Extent is a run of the logical disk that is either wholly allocated
@@ -89,6 +97,17 @@ func (s *readOnly) Flush() error         { return nil }
 // Aero's Rust writer) are compacted away, and a blank file that ends before
 // data_offset (written by aerodisk before that was required) is extended.
 func Open(st storage.Storage, writable bool) (*Disk, error) {
+	return open(st, writable, false)
+}
+
+// OpenPaced opens st for writing like Open, except that freed slots (left
+// by a killed tab, or by Discard afterwards) are compacted only by
+// CompactStep and Close: a block device answers requests between the
+// steps. Until then the image is valid for every reader but Aero's
+// browser one (docs/aerospar.md, "Compaction in steps").
+func OpenPaced(st storage.Storage) (*Disk, error) { return open(st, true, true) }
+
+func open(st storage.Storage, writable, paced bool) (*Disk, error) {
 	fsize, err := st.Size()
 	if err != nil {
 		return nil, err
@@ -117,7 +136,7 @@ func Open(st storage.Storage, writable bool) (*Disk, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Disk{layout: l, st: st, writable: writable}
+	d := &Disk{layout: l, st: st, writable: writable, paced: paced}
 	if err := d.loadTable(h.allocated, fsize); err != nil {
 		return nil, err
 	}
@@ -264,6 +283,9 @@ func (d *Disk) loadTable(allocated uint64, fsize int64) error {
 // with zeros); a crash can leave bytes past the end (they are cut).
 func (d *Disk) tidy(fsize int64) error {
 	if d.mapped < d.alloc {
+		if d.paced {
+			return nil // CompactStep's, then Close's
+		}
 		return d.compact()
 	}
 	if end := d.fileEnd(d.alloc); fsize != end {
@@ -434,14 +456,17 @@ func (d *Disk) WriteAt(p []byte, off int64) (int, error) {
 // allocate stores chunk at offset in of the unallocated block b: data at
 // the next slot, then the table entry, then allocated_blocks.
 func (d *Disk) allocate(b, in int64, chunk []byte) error {
-	slot := d.alloc
-	phys := d.slotOff(slot)
 	data := chunk
 	if in != 0 || int64(len(chunk)) != d.bs {
 		data = d.block()
 		clear(data)
 		copy(data[in:], chunk)
 	}
+	if d.paced && d.mapped < d.alloc {
+		return d.reuse(b, data)
+	}
+	slot := d.alloc
+	phys := d.slotOff(slot)
 	if err := writeFull(d.st, data, phys); err != nil {
 		return err // nothing references the slot yet
 	}
@@ -454,6 +479,40 @@ func (d *Disk) allocate(b, in int64, chunk []byte) error {
 	d.table[b] = phys
 	d.owner = append(d.owner, b)
 	d.alloc++
+	d.mapped++
+	return nil
+}
+
+// reuse puts block b's data into the lowest freed slot (a paced disk: the
+// slots below allocated_blocks are all a reader may look at, and the table
+// cannot name more than one slot per block).
+func (d *Disk) reuse(b int64, data []byte) error {
+	for d.freeHint < d.alloc && d.owner[d.freeHint] >= 0 {
+		d.freeHint++
+	}
+	if d.freeHint >= d.alloc {
+		d.freeHint = 0
+		for d.owner[d.freeHint] >= 0 {
+			d.freeHint++
+		}
+	}
+	slot := d.freeHint
+	if d.clearedUnflushed {
+		// The cleared entry must be durable before its slot is overwritten.
+		if err := d.st.Flush(); err != nil {
+			return d.fail(err)
+		}
+		d.clearedUnflushed = false
+	}
+	phys := d.slotOff(slot)
+	if err := writeFull(d.st, data, phys); err != nil {
+		return d.fail(err) // the slot may hold part of it: it is free, nothing names it
+	}
+	if err := writeU64(d.st, uint64(phys), d.entryOff(b)); err != nil {
+		return d.fail(err)
+	}
+	d.table[b] = phys
+	d.owner[slot] = b
 	d.mapped++
 	return nil
 }
@@ -501,7 +560,40 @@ func (d *Disk) Discard(off, n int64) error {
 			return err
 		}
 	}
+	if d.paced {
+		// Only the cleared entries must be durable before a later move
+		// overwrites a freed slot; CompactStep flushes first.
+		return nil
+	}
 	return d.compact()
+}
+
+// CompactionPending reports freed slots that CompactStep has yet to fill.
+func (d *Disk) CompactionPending() bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	return d.writable && !d.closed && d.mapped < d.alloc
+}
+
+// CompactStep moves blocks into freed slots for about budget (at least one
+// block), then returns; done once no freed slot is left and the file is cut
+// to its blocks (Aero's browser reader accepts it again). moved and left
+// count blocks. Every state between steps is a valid image.
+func (d *Disk) CompactStep(budget time.Duration) (done bool, moved, left int64, err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.closed {
+		return false, 0, 0, fs.ErrClosed
+	}
+	if d.broken != nil {
+		return false, 0, 0, d.broken
+	}
+	if !d.writable || d.mapped == d.alloc {
+		return true, 0, 0, nil
+	}
+	start := time.Now()
+	done, moved, err = d.compactUntil(func() bool { return time.Since(start) >= budget })
+	return done, moved, d.alloc - d.mapped, err
 }
 
 // free clears block b's entry (docs/aerospar.md, Discard step 1): b reads
@@ -515,6 +607,8 @@ func (d *Disk) free(b int64) error {
 	d.table[b] = 0
 	d.owner[s] = -1
 	d.mapped--
+	d.clearedUnflushed = true
+	d.freeHint = min(d.freeHint, s)
 	return nil
 }
 
@@ -523,6 +617,13 @@ func (d *Disk) free(b int64) error {
 // then allocated_blocks drops to the number of mapped blocks and the file is
 // cut there. Every intermediate state is a valid image.
 func (d *Disk) compact() error {
+	_, _, err := d.compactUntil(func() bool { return false })
+	return err
+}
+
+// compactUntil is compact, stopping between two moves once stop says so
+// (done false then).
+func (d *Disk) compactUntil(stop func() bool) (done bool, n int64, err error) {
 	top, lo := d.alloc, int64(0)
 	moved := false
 	for {
@@ -535,39 +636,43 @@ func (d *Disk) compact() error {
 		if lo >= top {
 			break
 		}
+		if n > 0 && stop() {
+			return false, n, nil
+		}
 		if !moved {
 			// The cleared entries must be durable before a freed slot is
 			// overwritten.
 			if err := d.st.Flush(); err != nil {
-				return d.fail(err)
+				return false, n, d.fail(err)
 			}
 			moved = true
 		}
 		if err := d.moveBlock(d.owner[top-1], top-1, lo); err != nil {
-			return d.fail(err)
+			return false, n, d.fail(err)
 		}
+		n++
 	}
 	if top == d.alloc {
-		return nil
+		return true, n, nil
 	}
 	// The cleared and repointed entries must be durable before the header
 	// stops covering the slots they used to name, and the header before the
 	// file is cut.
 	if err := d.st.Flush(); err != nil {
-		return d.fail(err)
+		return false, n, d.fail(err)
 	}
 	if err := writeU64(d.st, uint64(top), offAllocated); err != nil {
-		return d.fail(err)
+		return false, n, d.fail(err)
 	}
 	if err := d.st.Flush(); err != nil {
-		return d.fail(err)
+		return false, n, d.fail(err)
 	}
 	d.alloc = top
 	d.owner = d.owner[:top]
 	if err := d.st.Truncate(d.fileEnd(top)); err != nil {
-		return d.fail(err)
+		return false, n, d.fail(err)
 	}
-	return nil
+	return true, n, nil
 }
 
 // moveBlock copies block j's data from slot from to the free slot to,
@@ -616,6 +721,13 @@ func (d *Disk) Close() error {
 	}
 	d.closed = true
 	if d.writable {
+		// A paced disk leaves no freed slot behind: Aero's browser reader
+		// refuses them.
+		if d.paced && d.broken == nil && d.mapped < d.alloc {
+			if err := d.compact(); err != nil {
+				return err
+			}
+		}
 		return d.st.Flush()
 	}
 	return nil

@@ -11,6 +11,7 @@ import type {
   BlockChannelInit,
   BlockDevice,
   Checkpoint,
+  CompactResult,
   Checksum,
   DeviceMode,
   DiskErrorName,
@@ -84,6 +85,7 @@ export function phaseLabel(p: Progress["phase"]): string {
     case "verify": return "Verifying";
     case "merge": return "Merging";
     case "commit": return "Committing";
+    case "compact": return "Compacting";
     default: return never(p);
   }
 }
@@ -481,6 +483,8 @@ export async function layers(dm: DiskManager, base: DiskMeta, file: File): Promi
   const reverted: DiskMeta = await dm.revertDisk(ov.id);
   await dm.commitOverlay(ov.id, { signal: new AbortController().signal });
   const flat: DiskMeta = await dm.flattenDisk(ov.id, { name: "flat" });
+  const compacted: CompactResult = await dm.compactDisk(ov.id, { onProgress: (p) => say(p.phase === "compact" ? p.processedBytes : 0) });
+  say(compacted.reclaimedBytes, compacted.files);
   const delta: ReadableStream<Uint8Array> = await dm.exportDelta(ov.id, { checkpointId: cp.id });
   const imported: DiskMeta = await dm.importDelta(file, { baseId: base.id });
   await dm.exportDiskToFile(ov.id, { checkpointId: cp.id, delta: true });

@@ -46,7 +46,7 @@ export type Unions = [
   Expect<Equal<Backend, "opfs" | "idb">>,
   Expect<Equal<DiskKind, "hdd" | "cd" | "floppy">>,
   Expect<Equal<DiskFormat, "raw" | "iso" | "qcow2" | "vhd" | "dc42" | "aerospar" | "aerolayr" | "overlay">>,
-  Expect<Equal<Progress["phase"], "import" | "convert" | "checksum" | "export" | "verify" | "merge" | "commit">>,
+  Expect<Equal<Progress["phase"], "import" | "convert" | "checksum" | "export" | "verify" | "merge" | "commit" | "compact">>,
   Expect<Equal<
     DiskErrorName,
     | "AbortError" | "QuotaExceededError" | "NotFoundError" | "InUseError"
@@ -102,7 +102,7 @@ export type Answers = [
     sourceOk?: boolean;
   }>>,
   Expect<Equal<Progress, {
-    phase: "import" | "convert" | "checksum" | "export" | "verify" | "merge" | "commit";
+    phase: "import" | "convert" | "checksum" | "export" | "verify" | "merge" | "commit" | "compact";
     processedBytes: number;
     totalBytes: number;
     bytesPerSecond: number;
@@ -197,7 +197,7 @@ export type Members = [
     | "exportDisk" | "exportDiskToFile" | "verifyDisk" | "renameDisk" | "deleteDisk"
     | "openDisk" | "getMounts" | "setMounts" | "storageInfo" | "requestPersistence" | "close"
     | "createOverlay" | "checkpoint" | "listCheckpoints" | "restoreCheckpoint" | "deleteCheckpoint"
-    | "revertDisk" | "commitOverlay" | "flattenDisk" | "exportDelta" | "importDelta"
+    | "revertDisk" | "commitOverlay" | "compactDisk" | "flattenDisk" | "exportDelta" | "importDelta"
   >>,
   Expect<Equal<keyof typeof DiskManager, "prototype" | "open">>,
   Expect<Equal<typeof DiskManager.open, (options?: OpenOptions) => Promise<DiskManager>>>,
