@@ -254,6 +254,7 @@ function renderDisks() {
       button("Export .img", "export", `Export ${q} as .img`),
       button("Export .img.gz", "export-gz", `Export ${q} gzipped as .img.gz`),
       button("New overlay", "overlay", `New overlay of ${q}: its writes are kept apart, ${q} stays as it is`),
+      button("Import delta", "import-delta", `Import a delta exported from ${q}'s overlay or checkpoint, as a new overlay of ${q}`),
       button(checkpointLabel(d), "checkpoints", `Checkpoints of ${q}`),
     );
     if (d.layers) actions.append(button("Revert", "revert", d.parentId ? `Revert ${q}: drop every write, back to its base` : `Revert ${q} to before its first checkpoint`));
@@ -292,6 +293,7 @@ $("disks").addEventListener("click", (e) => {
     case "revert": revertDisk(d); break;
     case "commit": commitOverlay(d); break;
     case "compact": compactDisk(d); break;
+    case "import-delta": deltaBase = d; $("delta-file").value = ""; $("delta-file").click(); break;
   }
 });
 
@@ -357,6 +359,25 @@ async function commitOverlay(d) {
   }
   await refresh();
 }
+
+// Import delta: the row's button remembers the base and opens the file
+// chooser; the engine checks that the delta was made on that base.
+let deltaBase = null;
+$("delta-file").addEventListener("change", async () => {
+  const file = $("delta-file").files[0];
+  const d = deltaBase;
+  deltaBase = null;
+  if (!file || !d || !needEngine()) return;
+  let done = "";
+  try {
+    const ov = await runJob(`Importing the delta “${file.name}” onto “${d.name}”`, (o) => dm.importDelta(file, { baseId: d.id, ...o }));
+    done = `Made “${ov.name}” from the delta “${file.name}”: an overlay of “${d.name}”.`;
+  } catch (err) {
+    if (err && err.name === "AbortError") status(`The delta “${file.name}” was not imported.`);
+    else showError(`The delta “${file.name}” could not be imported onto “${d.name}”. ${describe(err)}`);
+  }
+  await refreshThenSay(done);
+});
 
 async function compactDisk(d) {
   try {

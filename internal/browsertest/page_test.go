@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"crypto/rand"
+	"encoding/base64"
 	"fmt"
 	"io"
 	"os"
@@ -971,11 +972,49 @@ func TestPageLayers(t *testing.T) {
 		t.Fatalf("the overlay reads %d after revert, want the base's 0", b)
 	}
 
+	// Import delta: the checkpoint's changes, exported, come back through
+	// the base's row as a new overlay that reads them.
+	var delta string
+	mustEval(t, p, `const { DiskManager } = await import(new URL("web/disk_manager.js", location.href).href);
+		const m = await DiskManager.open();
+		const [cp] = await m.listCheckpoints(args[0]);
+		const bytes = new Uint8Array(await new Response(await m.exportDelta(args[0], { checkpointId: cp.id })).arrayBuffer());
+		await m.close();
+		let s = "";
+		for (let i = 0; i < bytes.length; i += 8192) s += String.fromCharCode(...bytes.subarray(i, i + 8192));
+		return btoa(s);`, &delta, ov.ID)
+	raw, err := base64.StdEncoding.DecodeString(delta)
+	if err != nil || len(raw) == 0 {
+		t.Fatalf("the delta: %d bytes, %v", len(raw), err)
+	}
+	deltaPath := filepath.Join(t.TempDir(), "clean install.aerodelta")
+	if err := os.WriteFile(deltaPath, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	must(t, p.Click(rowSel("Blank 720K floppy", `button[data-action="import-delta"]`)))
+	must(t, p.SetFiles("#delta-file", deltaPath))
+	waitText(t, p, "#status", "from the delta “clean install.aerodelta”: an overlay of “Blank 720K floppy”.", 30*time.Second)
+	var fromDelta []int
+	mustEval(t, p, `const { DiskManager } = await import(new URL("web/disk_manager.js", location.href).href);
+		const m = await DiskManager.open();
+		const out = [];
+		for (const d of await m.listDisks()) {
+			if (d.parentId !== args[0] || d.id === args[1]) continue;
+			const dev = await m.openDisk(d.id);
+			out.push((await dev.read(0, 512))[0]);
+			await dev.close();
+		}
+		await m.close();
+		return out;`, &fromDelta, base.ID, ov.ID)
+	if len(fromDelta) != 1 || fromDelta[0] != 1 {
+		t.Fatalf("overlays made from the delta read %v at byte 0, want one reading 1", fromDelta)
+	}
+
 	must(t, p.Click(rowSel("Blank 720K floppy", `button[data-action="delete"]`)))
 	must(t, p.Click("#confirm-ok"))
-	msg := waitText(t, p, "#messages .error", "is the base of the overlay “Blank 720K floppy (overlay)”", 30*time.Second)
+	msg := waitText(t, p, "#messages .error", "is the base of the overlays “clean install” and “Blank 720K floppy (overlay)”", 30*time.Second)
 	t.Logf("message: %q", msg)
-	if n := len(pageRows(t, p)); n != 2 {
+	if n := len(pageRows(t, p)); n != 3 {
 		t.Fatalf("%d rows after a refused delete", n)
 	}
 }
