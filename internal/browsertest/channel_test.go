@@ -79,12 +79,7 @@ func TestChannelModel(t *testing.T) { eachBackend(t, testChannelModel) }
 
 func testChannelModel(t *testing.T, be string) {
 	_, p := openDMOn(t, be)
-	fs, rawCRC, sparCRC := devFixtures(t)
-	disks := importDevDisks(t, p, fs)
-	for _, c := range []struct {
-		d   diskMeta
-		crc string
-	}{{disks.Raw, rawCRC}, {disks.Spar, sparCRC}} {
+	for _, c := range rawAndSparDisks(t, p) {
 		t.Run(c.d.Format, func(t *testing.T) {
 			var r struct {
 				Info struct {

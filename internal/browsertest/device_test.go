@@ -158,6 +158,21 @@ func importDevDisks(t *testing.T, p *Page, fs *fixtureSet) devDisks {
 // read there (tens of milliseconds), against well under one on OPFS.
 var modelOps = map[string]int{"opfs": 250, "idb": 120}
 
+// diskCase is a disk the device tests drive, with its content's CRC32.
+type diskCase struct {
+	d   diskMeta
+	crc string
+}
+
+// rawAndSparDisks imports the device fixtures into p's manager: the raw
+// and the AEROSPAR disk.
+func rawAndSparDisks(t *testing.T, p *Page) []diskCase {
+	t.Helper()
+	fs, rawCRC, sparCRC := devFixtures(t)
+	disks := importDevDisks(t, p, fs)
+	return []diskCase{{disks.Raw, rawCRC}, {disks.Spar, sparCRC}}
+}
+
 // TestDeviceWriteRead: a raw and an AEROSPAR disk written and read through
 // writable devices against a model, byte for byte; the export after closing
 // is the model; the checksum is stale after the first write and verifyDisk
@@ -166,12 +181,7 @@ func TestDeviceWriteRead(t *testing.T) { eachBackend(t, testDeviceWriteRead) }
 
 func testDeviceWriteRead(t *testing.T, be string) {
 	_, p := openDMOn(t, be)
-	fs, rawCRC, sparCRC := devFixtures(t)
-	disks := importDevDisks(t, p, fs)
-	for _, c := range []struct {
-		d   diskMeta
-		crc string
-	}{{disks.Raw, rawCRC}, {disks.Spar, sparCRC}} {
+	for _, c := range rawAndSparDisks(t, p) {
 		t.Run(c.d.Format, func(t *testing.T) {
 			var r struct {
 				Info struct {
