@@ -34,9 +34,9 @@ func benchDevices(p *browsertest.Page, dmVar, label string) ([]row, error) {
 	const chunk = 1 << 20
 	type result struct {
 		OursRead, OursWrite, BaseRead, BaseWrite, BareRead, BareWrite []float64
-		DirectRead, OverlayRead                                          []float64
-		CpMs, RestoreMs, RevertMs                                        []float64
-		P50, P99, Reads                                                  []float64
+		DirectRead, OverlayRead                                       []float64
+		CpMs, RestoreMs, RevertMs                                     []float64
+		P50, P99, Reads                                               []float64
 	}
 	var all result
 	for i := 0; i < *runs; i++ {

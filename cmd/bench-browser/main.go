@@ -26,7 +26,13 @@
 //     handle (web/bench/device_worker.js), and that worker's bare loop as
 //     the ceiling; reads through an overlay half written against direct;
 //     checkpoint, restore and revert of a 60 GB disk with 1 GiB written;
-//     4 KiB read latency while a 1 GiB commit runs
+//     4 KiB read latency while a 1 GiB commit runs; and the synchronous
+//     channel (channel.go): 1 MiB sequential reads and writes, 4 KiB random
+//     reads (per second, median round trip) and writes from an emulator's
+//     worker (web/bench/channel_client.js) against the same work over a
+//     plain-JS worker serving a SharedArrayBuffer from its own sync access
+//     handle (web/bench/device_worker.js, "serve"), and a bare handle as the
+//     ceiling; IndexedDB's reported
 //
 // It uses the test harness (internal/browsertest): its own wasm build, the
 // project's static server, a fresh chromium profile.
@@ -185,6 +191,11 @@ func run() error {
 				continue
 			}
 			r, err := benchDevices(p, be.v, be.label)
+			if err != nil {
+				return err
+			}
+			rows = append(rows, r...)
+			r, err = benchChannel(p, be.v, be.label)
 			if err != nil {
 				return err
 			}
